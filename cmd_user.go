@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/term"
+)
+
+// runUser is `tokend user add|del|list`: it edits the users file named by
+// USERS_FILE. Passwords never come from the command line, where they would
+// land in shell history and the process list.
+func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, "tokend user: name a subcommand: add, del or list\n\n%s", usage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlagSet("user "+sub, stderr)
+	envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+	nargs := 1
+	if sub == "list" {
+		nargs = 0
+	}
+	if err := parseFlags(fs, args, nargs); err != nil {
+		return err
+	}
+	lookup, _, err := envLookup(*envFile, getenv)
+	if err != nil {
+		return err
+	}
+	path := lookup("USERS_FILE")
+	if path == "" {
+		path = "users.htpasswd"
+	}
+	switch sub {
+	case "add":
+		name := fs.Arg(0)
+		if problem := checkUserName(name); problem != "" {
+			return errors.New(problem)
+		}
+		password, err := readNewPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), userCost)
+		if err != nil {
+			return fmt.Errorf("hash password: %w", err)
+		}
+		if err := editUsersFile(path, setUser(name, hash)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %q saved in %s\n", name, path)
+		return nil
+	case "del":
+		name := fs.Arg(0)
+		if err := editUsersFile(path, deleteUser(name)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %q removed from %s\n", name, path)
+		return nil
+	case "list":
+		users, err := loadUsers(path)
+		if err != nil {
+			return err
+		}
+		for _, name := range users.Names() {
+			fmt.Fprintln(stdout, name)
+		}
+		return nil
+	default:
+		fmt.Fprintf(stderr, "tokend user: unknown subcommand %q\n\n%s", sub, usage)
+		return errUsage
+	}
+}
+
+// readNewPassword reads a password: prompted twice without echo when stdin
+// is a terminal, else the first line of stdin.
+func readNewPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	var password string
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(stderr, "Again: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(first) != string(second) {
+			return "", errors.New("the passwords do not match")
+		}
+		password = string(first)
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password from stdin: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	switch {
+	case password == "":
+		return "", errors.New("the password is empty")
+	case len(password) > maxPasswordBytes:
+		return "", fmt.Errorf("the password is %d bytes; bcrypt checks at most %d, so it is refused rather than cut short", len(password), maxPasswordBytes)
+	}
+	return password, nil
+}

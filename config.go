@@ -1,0 +1,241 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is everything tokend reads from the environment and .env.
+type Config struct {
+	AccountSID   string
+	APIKeySID    string
+	APIKeySecret string // never printed
+
+	TwiMLAppSID             string
+	VoiceIncoming           bool
+	PushCredentialSID       string
+	ConversationsServiceSID string
+	ChatServiceSID          string
+	SyncServiceSID          string
+	Region                  string
+	VideoRoom               string
+
+	// EnabledGrants are the grants a request may ask for; DefaultGrants,
+	// a subset, are those a token carries when the request names none.
+	EnabledGrants grantSet
+	DefaultGrants grantSet
+
+	TTL    time.Duration
+	MaxTTL time.Duration
+
+	UsersFile  string
+	ListenAddr string
+
+	// Dev marks development mode: fake credentials, loopback only.
+	Dev bool
+}
+
+// ConfigError lists every problem found in the configuration at once, so an
+// operator fixes them in one pass.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// envLookup returns a lookup in which real environment variables win over
+// the values of the env file at path. A missing file is not an error; found
+// reports whether it existed.
+func envLookup(path string, getenv func(string) string) (lookup func(string) string, found bool, err error) {
+	file := map[string]string{}
+	if path != "" {
+		file, err = godotenv.Read(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			file, err = map[string]string{}, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("read %s: %w", path, err)
+		default:
+			found = true
+		}
+	}
+	return func(key string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return file[key]
+	}, found, nil
+}
+
+// settings reads typed values and collects a problem for each bad one.
+type settings struct {
+	lookup   func(string) string
+	problems []string
+}
+
+func (s *settings) problemf(format string, args ...any) {
+	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+}
+
+func (s *settings) str(key, def string) string {
+	if v := strings.TrimSpace(s.lookup(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+var sidPattern = regexp.MustCompile(`^[A-Z]{2}[0-9a-f]{32}$`)
+
+// sid reads a Twilio SID with the given two-letter prefix.
+func (s *settings) sid(key, prefix, what string, required bool) string {
+	v := s.str(key, "")
+	switch {
+	case v == "" && required:
+		s.problemf("%s is not set: the %s (%s followed by 32 hex digits)", key, what, prefix)
+	case v == "":
+	case !sidPattern.MatchString(v) || !strings.HasPrefix(v, prefix):
+		s.problemf("%s is %q: the %s must be %s followed by 32 lowercase hex digits", key, v, what, prefix)
+	}
+	return v
+}
+
+func (s *settings) boolean(key string, def bool) bool {
+	v := s.str(key, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		s.problemf("%s is %q: use true or false", key, v)
+		return def
+	}
+	return b
+}
+
+// seconds reads a whole number of seconds in [lo, hi].
+func (s *settings) seconds(key string, def, lo, hi int) time.Duration {
+	v := s.str(key, "")
+	if v == "" {
+		return time.Duration(def) * time.Second
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		s.problemf("%s is %q: use a whole number of seconds from %d to %d", key, v, lo, hi)
+		return time.Duration(def) * time.Second
+	}
+	return time.Duration(n) * time.Second
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2}[0-9]$`)
+
+// loadConfig reads and validates the configuration. The error, a
+// *ConfigError, names every problem; the secret's value is never in it.
+func loadConfig(lookup func(string) string) (*Config, error) {
+	s := &settings{lookup: lookup}
+	c := &Config{
+		AccountSID: s.sid("TWILIO_ACCOUNT_SID", "AC", "Account SID", true),
+		APIKeySID:  s.sid("TWILIO_API_KEY_SID", "SK", "API key SID", true),
+
+		TwiMLAppSID:             s.sid("TWILIO_TWIML_APP_SID", "AP", "TwiML app SID", false),
+		VoiceIncoming:           s.boolean("TWILIO_VOICE_INCOMING", true),
+		PushCredentialSID:       s.sid("TWILIO_PUSH_CREDENTIAL_SID", "CR", "push credential SID", false),
+		ConversationsServiceSID: s.sid("TWILIO_CONVERSATIONS_SERVICE_SID", "IS", "Conversations service SID", false),
+		ChatServiceSID:          s.sid("TWILIO_CHAT_SERVICE_SID", "IS", "Chat service SID", false),
+		SyncServiceSID:          s.sid("TWILIO_SYNC_SERVICE_SID", "IS", "Sync service SID", false),
+		Region:                  s.str("TWILIO_REGION", ""),
+		VideoRoom:               s.str("VIDEO_ROOM", ""),
+
+		MaxTTL:     s.seconds("TOKEN_MAX_TTL", 86400, 1, 86400),
+		UsersFile:  s.str("USERS_FILE", "users.htpasswd"),
+		ListenAddr: s.str("LISTEN_ADDR", ":8080"),
+	}
+	c.TTL = s.seconds("TOKEN_TTL", 3600, 1, 86400)
+	if c.TTL > c.MaxTTL {
+		s.problemf("TOKEN_TTL (%d) is above TOKEN_MAX_TTL (%d)", c.TTL/time.Second, c.MaxTTL/time.Second)
+	}
+	if secret := lookup("TWILIO_API_KEY_SECRET"); secret == "" {
+		s.problemf("TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created")
+	} else {
+		c.APIKeySecret = secret
+	}
+	if c.Region != "" && !regionPattern.MatchString(c.Region) {
+		s.problemf("TWILIO_REGION is %q: use a Twilio region such as us1, ie1 or au1", c.Region)
+	}
+	if utf8.RuneCountInString(c.VideoRoom) > 128 {
+		s.problemf("VIDEO_ROOM is longer than 128 characters, the most Twilio Video allows")
+	}
+	c.EnabledGrants, c.DefaultGrants = s.grants(c)
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// grants works out which grants the configuration supports and which a
+// token carries by default, and checks TOKEN_GRANTS against them.
+func (s *settings) grants(c *Config) (enabled, def grantSet) {
+	// Video needs nothing; every other grant needs the settings it draws on.
+	needs := map[grantName]string{}
+	enabled = grantBit(grantVideo)
+	def = grantBit(grantVideo)
+	if c.TwiMLAppSID != "" || c.VoiceIncoming {
+		enabled |= grantBit(grantVoice)
+	} else {
+		needs[grantVoice] = "TWILIO_TWIML_APP_SID or TWILIO_VOICE_INCOMING=true"
+	}
+	if c.TwiMLAppSID != "" {
+		def |= grantBit(grantVoice)
+	}
+	for _, g := range []struct {
+		name grantName
+		sid  string
+		key  string
+	}{
+		{grantConversations, c.ConversationsServiceSID, "TWILIO_CONVERSATIONS_SERVICE_SID"},
+		{grantChat, c.ChatServiceSID, "TWILIO_CHAT_SERVICE_SID"},
+		{grantSync, c.SyncServiceSID, "TWILIO_SYNC_SERVICE_SID"},
+	} {
+		if g.sid == "" {
+			needs[g.name] = g.key
+			continue
+		}
+		enabled |= grantBit(g.name)
+		// A token has one chat key: when both services are set,
+		// Conversations is the default and chat must be asked for.
+		if g.name != grantChat || !def.has(grantConversations) {
+			def |= grantBit(g.name)
+		}
+	}
+	raw := s.str("TOKEN_GRANTS", "")
+	if raw == "" {
+		return enabled, def
+	}
+	set, err := parseGrantNames(strings.Split(raw, ","))
+	if err != nil {
+		s.problemf("TOKEN_GRANTS is %q: %v", raw, err)
+		return enabled, def
+	}
+	for _, g := range allGrantNames {
+		if set.has(g) && !enabled.has(g) {
+			s.problemf("TOKEN_GRANTS includes %s, which needs %s", g, needs[g])
+		}
+	}
+	return enabled, set
+}
+
+func (s *settings) err() error {
+	if len(s.problems) == 0 {
+		return nil
+	}
+	return &ConfigError{Problems: s.problems}
+}

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxBodyBytes caps a /token request body.
+const maxBodyBytes = 64 << 10
+
+// tokenRequest is the body of POST /token, as JSON or as a form.
+type tokenRequest struct {
+	Username    string            `json:"username"`
+	Password    string            `json:"password"`
+	TTL         flexString        `json:"ttl"`
+	Grants      nameList          `json:"grants"`
+	Room        string            `json:"room"`
+	VoiceParams map[string]string `json:"voice_params"`
+}
+
+// tokenRequestFields lists the fields a request may send, for error messages.
+const tokenRequestFields = "username, password, ttl, grants, room, voice_params"
+
+// nameList is a list of names sent as a JSON array or as one
+// comma-separated string, so `grants=video,voice` works from httpie and curl.
+type nameList []string
+
+func (l *nameList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = strings.Split(s, ",")
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return &fieldError{"grants", "must be a list of grant names or a comma-separated string"}
+	}
+	*l = list
+	return nil
+}
+
+// flexString holds a JSON number or string as its text, so `ttl:=600` and
+// `ttl=600` both work; planToken checks the value.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return &fieldError{"ttl", "must be a whole number of seconds"}
+	}
+	*f = flexString(n)
+	return nil
+}
+
+// fieldError is a decoding problem with one named field.
+type fieldError struct{ field, problem string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.problem }
+
+// tokenResponse is the body of a successful POST /token.
+type tokenResponse struct {
+	Token     string `json:"token"`
+	Identity  string `json:"identity"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// tokenPlan is a request after validation: what the token will carry.
+type tokenPlan struct {
+	grants grantSet
+	ttl    time.Duration
+	opt    grantOptions
+}
+
+// handleToken trades a username and password for an access token.
+func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request a token with POST /token", r.Method))
+			return
+		}
+		req, err := decodeTokenRequest(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		username, password, err := credentials(r, req)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		plan, err := planToken(cfg, req)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if err := auth.Authenticate(r.Context(), username, password); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		// The identity is the authenticated user: checked only now, so
+		// its rules never answer for someone who has not logged in.
+		if problem := checkIdentity(username, plan.grants); problem != "" {
+			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
+			return
+		}
+		token, claims, err := minter.Mint(now(), plan.ttl, buildGrants(cfg, plan.grants, username, plan.opt))
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, tokenResponse{
+			Token:     token,
+			Identity:  username,
+			ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
+		})
+	})
+}
+
+// decodeTokenRequest reads a JSON or form body. An empty body is allowed
+// (credentials may come in the Authorization header).
+func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
+	var req tokenRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return req, Errorf(ETOOLARGE, "the request body is over %d KiB; a token request is a few hundred bytes", maxBodyBytes>>10)
+		}
+		return req, Errorf(EINVALID, "the request body could not be read")
+	}
+	if len(body) == 0 {
+		return req, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err != nil && ct != "" {
+		return req, Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
+	}
+	switch mediaType {
+	case "application/json":
+		err := decodeJSONRequest(body, &req)
+		return req, err
+	case "application/x-www-form-urlencoded":
+		return decodeFormRequest(body)
+	case "":
+		return req, Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
+	default:
+		return req, Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
+	}
+}
+
+// decodeJSONRequest reads exactly one JSON object with known fields into req.
+func decodeJSONRequest(body []byte, req *tokenRequest) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return jsonProblem(err)
+	}
+	if dec.More() {
+		return Errorf(EINVALID, "the body holds more than one JSON value; send one object")
+	}
+	return nil
+}
+
+// jsonProblem turns a decoding error into a message naming what to fix.
+func jsonProblem(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var field *fieldError
+	switch {
+	case errors.As(err, &field):
+		return invalidFields(map[string]string{field.field: field.problem})
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(EINVALID, "the body is not valid JSON: %v", err)
+	case errors.As(err, &typ) && typ.Field != "":
+		field, _, _ := strings.Cut(typ.Field, ".")
+		return invalidFields(map[string]string{field: fmt.Sprintf("must be %s, not a JSON %s", fieldKind(field), typ.Value)})
+	case errors.As(err, &typ):
+		return Errorf(EINVALID, "the body must be a JSON object with the fields %s", tokenRequestFields)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return invalidFields(map[string]string{field: "unknown field; the fields are " + tokenRequestFields})
+	default:
+		return Errorf(EINVALID, "the body could not be read as a token request: %v", err)
+	}
+}
+
+func fieldKind(field string) string {
+	switch field {
+	case "ttl":
+		return "a whole number of seconds"
+	case "grants":
+		return "a list of grant names"
+	case "voice_params":
+		return "an object of string values"
+	default:
+		return "a string"
+	}
+}
+
+// decodeFormRequest reads a form body; voice_params are sent as
+// voice_params[NAME]=VALUE.
+func decodeFormRequest(body []byte) (tokenRequest, error) {
+	var req tokenRequest
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return req, Errorf(EINVALID, "the form body is malformed: %v", err)
+	}
+	for key, values := range form {
+		single := func() (string, error) {
+			if len(values) > 1 {
+				return "", invalidFields(map[string]string{key: "sent more than once"})
+			}
+			return values[0], nil
+		}
+		var err error
+		switch {
+		case key == "username":
+			req.Username, err = single()
+		case key == "password":
+			req.Password, err = single()
+		case key == "room":
+			req.Room, err = single()
+		case key == "ttl":
+			var v string
+			v, err = single()
+			req.TTL = flexString(v)
+		case key == "grants":
+			for _, v := range values {
+				req.Grants = append(req.Grants, strings.Split(v, ",")...)
+			}
+		case strings.HasPrefix(key, "voice_params[") && strings.HasSuffix(key, "]"):
+			name := key[len("voice_params[") : len(key)-1]
+			var v string
+			if v, err = single(); err == nil {
+				if req.VoiceParams == nil {
+					req.VoiceParams = map[string]string{}
+				}
+				req.VoiceParams[name] = v
+			}
+		default:
+			err = invalidFields(map[string]string{key: "unknown field; the fields are " + tokenRequestFields + " (voice_params as voice_params[NAME]=VALUE)"})
+		}
+		if err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// credentials returns the username and password from the body or from
+// HTTP Basic auth; sending both is ambiguous and refused.
+func credentials(r *http.Request, req tokenRequest) (username, password string, err error) {
+	inBody := req.Username != "" || req.Password != ""
+	if r.Header.Get("Authorization") != "" {
+		if inBody {
+			return "", "", Errorf(EINVALID, "credentials were sent both in the Authorization header and in the body; send them once")
+		}
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return "", "", errBadCredentials
+		}
+		username, password = user, pass
+	} else {
+		username, password = req.Username, req.Password
+	}
+	if username == "" || password == "" {
+		return "", "", errBadCredentials
+	}
+	if len(password) > maxPasswordBytes {
+		return "", "", invalidFields(map[string]string{"password": fmt.Sprintf("is longer than %d bytes, which bcrypt cannot check", maxPasswordBytes)})
+	}
+	return username, password, nil
+}
+
+// planToken validates the request's optional fields against the
+// configuration and returns what the token will carry.
+func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
+	plan := tokenPlan{grants: cfg.DefaultGrants, ttl: cfg.TTL, opt: grantOptions{Room: req.Room, VoiceParams: req.VoiceParams}}
+	problems := map[string]string{}
+	if req.TTL != "" {
+		n, err := strconv.ParseInt(string(req.TTL), 10, 64)
+		max := int64(cfg.MaxTTL / time.Second)
+		if err != nil || n < 1 || n > max {
+			problems["ttl"] = fmt.Sprintf("must be a whole number of seconds from 1 to %d, not %s", max, req.TTL)
+		} else {
+			plan.ttl = time.Duration(n) * time.Second
+		}
+	}
+	if len(req.Grants) > 0 {
+		set, err := parseGrantNames(req.Grants)
+		switch {
+		case err != nil:
+			problems["grants"] = err.Error()
+		case set == 0:
+			problems["grants"] = "names no grant; leave it out for the default grants (" + cfg.DefaultGrants.String() + ")"
+		case set&^cfg.EnabledGrants != 0:
+			problems["grants"] = fmt.Sprintf("%s is not enabled on this server (enabled: %s)", (set &^ cfg.EnabledGrants).String(), cfg.EnabledGrants.String())
+		default:
+			plan.grants = set
+		}
+	}
+	if req.Room != "" {
+		switch n := utf8.RuneCountInString(req.Room); {
+		case !plan.grants.has(grantVideo):
+			problems["room"] = "is for the video grant, which this token does not carry"
+		case n > maxIdentityVideo:
+			problems["room"] = fmt.Sprintf("is %d characters; Twilio Video allows at most %d", n, maxIdentityVideo)
+		}
+	}
+	if len(req.VoiceParams) > 0 {
+		switch {
+		case !plan.grants.has(grantVoice):
+			problems["voice_params"] = "is for the voice grant, which this token does not carry"
+		case cfg.TwiMLAppSID == "":
+			problems["voice_params"] = "needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"
+		}
+		for name := range req.VoiceParams {
+			if name == "" {
+				problems["voice_params"] = "has an empty parameter name"
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return plan, invalidFields(problems)
+	}
+	return plan, nil
+}

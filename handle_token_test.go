@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// testConfig enables every grant with fake SIDs; its default grants are
+// video and voice.
+func testConfig() *Config {
+	return &Config{
+		AccountSID:              testAccountSID,
+		APIKeySID:               testAPIKeySID,
+		APIKeySecret:            testSecret,
+		TwiMLAppSID:             "AP00000000000000000000000000000001",
+		VoiceIncoming:           true,
+		ConversationsServiceSID: "IS00000000000000000000000000000001",
+		SyncServiceSID:          "IS00000000000000000000000000000002",
+		EnabledGrants:           grantBit(grantVideo) | grantBit(grantVoice) | grantBit(grantConversations) | grantBit(grantSync),
+		DefaultGrants:           grantBit(grantVideo) | grantBit(grantVoice),
+		TTL:                     time.Hour,
+		MaxTTL:                  2 * time.Hour,
+	}
+}
+
+// testUsers returns users with cheap hashes: name -> password.
+func testUsers(t testing.TB, logins map[string]string) *userStore {
+	t.Helper()
+	u := &Users{hashes: map[string][]byte{}}
+	for name, pw := range logins {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.hashes[name] = h
+	}
+	return newUserStore(u)
+}
+
+func newTestServer(t testing.TB) http.Handler {
+	t.Helper()
+	store := testUsers(t, map[string]string{"alice": "correct horse", "bob smith": "battery staple"})
+	auth, err := newBcryptAuth(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, func() time.Time { return specTime })
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+const (
+	jsonCT = "application/json"
+	formCT = "application/x-www-form-urlencoded"
+)
+
+// TestTokenSuccess checks the 200 answer for each way of sending
+// credentials and options: the body, the headers and the token's claims.
+func TestTokenSuccess(t *testing.T) {
+	h := newTestServer(t)
+	tests := []struct {
+		name        string
+		ct, auth    string
+		body        string
+		wantExp     int64
+		wantGrants  string
+		wantExpires string
+	}{
+		{"json defaults", jsonCT, "", `{"username":"alice","password":"correct horse"}`, 1795746731,
+			`{"identity":"alice","video":{},"voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"AP00000000000000000000000000000001"}}}`,
+			"2026-11-27T02:32:11Z"},
+		{"json with charset, every option", "application/json; charset=utf-8", "",
+			`{"username":"alice","password":"correct horse","ttl":600,"grants":["video","voice","sync"],"room":"My Room","voice_params":{"queue":"support"}}`,
+			1795743731,
+			`{"identity":"alice","video":{"room":"My Room"},"voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"AP00000000000000000000000000000001","params":{"queue":"support"}}},"data_sync":{"service_sid":"IS00000000000000000000000000000002"}}`,
+			"2026-11-27T01:42:11Z"},
+		{"json ttl and grants as strings (httpie key=value)", jsonCT, "",
+			`{"username":"alice","password":"correct horse","ttl":"60","grants":"conversations"}`, 1795743191,
+			`{"identity":"alice","chat":{"service_sid":"IS00000000000000000000000000000001"}}`, "2026-11-27T01:33:11Z"},
+		{"form", formCT, "", "username=alice&password=correct+horse&grants=video&grants=sync&room=R1&ttl=7200", 1795750331,
+			`{"identity":"alice","video":{"room":"R1"},"data_sync":{"service_sid":"IS00000000000000000000000000000002"}}`,
+			"2026-11-27T03:32:11Z"},
+		{"form voice params", formCT, "", "username=alice&password=correct+horse&grants=voice&voice_params%5Bagent%5D=alice", 1795746731,
+			`{"identity":"alice","voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"AP00000000000000000000000000000001","params":{"agent":"alice"}}}}`,
+			"2026-11-27T02:32:11Z"},
+		{"basic auth, empty body", "", basic("alice", "correct horse"), "", 1795746731,
+			`{"identity":"alice","video":{},"voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"AP00000000000000000000000000000001"}}}`,
+			"2026-11-27T02:32:11Z"},
+		{"basic auth with options", jsonCT, basic("alice", "correct horse"), `{"grants":["video"]}`, 1795746731,
+			`{"identity":"alice","video":{}}`, "2026-11-27T02:32:11Z"},
+		{"identity with a space is fine without voice", jsonCT, "", `{"username":"bob smith","password":"battery staple","grants":["video"]}`, 1795746731,
+			`{"identity":"bob smith","video":{}}`, "2026-11-27T02:32:11Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/token", strings.NewReader(tt.body))
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q", got)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			var resp tokenResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+				t.Fatal(err)
+			}
+			var wantIdentity map[string]any
+			json.Unmarshal([]byte(tt.wantGrants), &wantIdentity)
+			if resp.Identity != wantIdentity["identity"] || resp.ExpiresAt != tt.wantExpires {
+				t.Errorf("identity, expires_at = %q, %q; want %q, %q", resp.Identity, resp.ExpiresAt, wantIdentity["identity"], tt.wantExpires)
+			}
+			_, claims := decodeSegments(t, resp.Token)
+			want := mustJSON(t, `{"jti":"SKfeedfacefeedfacefeedfacefeedface-1795743131",
+				"iss":"SKfeedfacefeedfacefeedfacefeedface","sub":"ACdeadbeefdeadbeefdeadbeefdeadbeef",
+				"iat":1795743131,"nbf":1795743131,"exp":0,"grants":`+tt.wantGrants+`}`)
+			want["exp"] = float64(tt.wantExp)
+			if !reflect.DeepEqual(claims, want) {
+				got, _ := json.Marshal(claims)
+				t.Errorf("claims = %s\nwant grants %s, exp %d", got, tt.wantGrants, tt.wantExp)
+			}
+			verify(t, resp.Token, testSecret, specTime)
+		})
+	}
+}
+
+// TestTokenErrors checks every refusal: status, headers and the exact
+// problem+json body.
+func TestTokenErrors(t *testing.T) {
+	h := newTestServer(t)
+	const unauthorized = `{"type":"urn:tokend:problem:unauthorized","title":"Unauthorized","status":401,"detail":"the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth"}`
+	invalid := func(detail string, params ...string) string {
+		p := problem{Type: problemTypeURI + EINVALID, Title: "Invalid request", Status: 400, Detail: detail}
+		for i := 0; i+1 < len(params); i += 2 {
+			p.InvalidParams = append(p.InvalidParams, invalidParam{Name: params[i], Reason: params[i+1]})
+		}
+		b, _ := json.Marshal(p)
+		return string(b)
+	}
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		ct, auth   string
+		body       string
+		wantStatus int
+		wantBody   string
+		wantHeader map[string]string
+	}{
+		{name: "wrong password", ct: jsonCT, body: `{"username":"alice","password":"wrong"}`,
+			wantStatus: 401, wantBody: unauthorized, wantHeader: map[string]string{"WWW-Authenticate": `Basic realm="tokend"`}},
+		{name: "unknown user", ct: jsonCT, body: `{"username":"mallory","password":"correct horse"}`,
+			wantStatus: 401, wantBody: unauthorized, wantHeader: map[string]string{"WWW-Authenticate": `Basic realm="tokend"`}},
+		{name: "no credentials", wantStatus: 401, wantBody: unauthorized},
+		{name: "no password", ct: jsonCT, body: `{"username":"alice"}`, wantStatus: 401, wantBody: unauthorized},
+		{name: "bearer instead of basic", auth: "Bearer abc", wantStatus: 401, wantBody: unauthorized},
+		{name: "wrong basic password", auth: basic("alice", "nope"), wantStatus: 401, wantBody: unauthorized},
+		{name: "password over 72 bytes", ct: jsonCT, body: `{"username":"alice","password":"` + strings.Repeat("x", 73) + `"}`,
+			wantStatus: 400, wantBody: invalid("password: is longer than 72 bytes, which bcrypt cannot check", "password", "is longer than 72 bytes, which bcrypt cannot check")},
+		{name: "credentials twice", ct: jsonCT, auth: basic("alice", "correct horse"), body: `{"username":"alice","password":"correct horse"}`,
+			wantStatus: 400, wantBody: invalid("credentials were sent both in the Authorization header and in the body; send them once")},
+		{name: "GET", method: "GET", wantStatus: 405,
+			wantBody:   `{"type":"urn:tokend:problem:method-not-allowed","title":"Method not allowed","status":405,"detail":"GET is not allowed here: request a token with POST /token"}`,
+			wantHeader: map[string]string{"Allow": "POST"}},
+		{name: "unknown path", method: "GET", path: "/tokens", wantStatus: 404,
+			wantBody: `{"type":"urn:tokend:problem:not-found","title":"Not found","status":404,"detail":"no such endpoint /tokens; tokens are issued by POST /token"}`},
+		{name: "body too large", ct: jsonCT, body: `{"username":"` + strings.Repeat("a", 70<<10) + `"}`, wantStatus: 413,
+			wantBody: `{"type":"urn:tokend:problem:body-too-large","title":"Request body too large","status":413,"detail":"the request body is over 64 KiB; a token request is a few hundred bytes"}`},
+		{name: "xml", ct: "application/xml", body: `<a/>`, wantStatus: 415,
+			wantBody: `{"type":"urn:tokend:problem:unsupported-media-type","title":"Unsupported media type","status":415,"detail":"the Content-Type application/xml is not supported; send application/json or application/x-www-form-urlencoded"}`},
+		{name: "body without content type", body: `{}`, wantStatus: 415,
+			wantBody: `{"type":"urn:tokend:problem:unsupported-media-type","title":"Unsupported media type","status":415,"detail":"the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded"}`},
+		{name: "malformed content type", ct: "application/json; =", body: `{}`, wantStatus: 415,
+			wantBody: `{"type":"urn:tokend:problem:unsupported-media-type","title":"Unsupported media type","status":415,"detail":"the Content-Type \"application/json; =\" is malformed; send application/json or application/x-www-form-urlencoded"}`},
+		{name: "broken json", ct: jsonCT, body: `{"username":`, wantStatus: 400,
+			wantBody: invalid("the body is not valid JSON: unexpected EOF")},
+		{name: "json syntax", ct: jsonCT, body: `{"username" "alice"}`, wantStatus: 400,
+			wantBody: invalid("the body is not valid JSON: invalid character '\"' after object key")},
+		{name: "json array", ct: jsonCT, body: `[1]`, wantStatus: 400,
+			wantBody: invalid("the body must be a JSON object with the fields username, password, ttl, grants, room, voice_params")},
+		{name: "two json values", ct: jsonCT, body: `{"username":"alice","password":"correct horse"} {}`, wantStatus: 400,
+			wantBody: invalid("the body holds more than one JSON value; send one object")},
+		{name: "unknown json field", ct: jsonCT, body: `{"usename":"alice"}`, wantStatus: 400,
+			wantBody: invalid("usename: unknown field; the fields are username, password, ttl, grants, room, voice_params", "usename", "unknown field; the fields are username, password, ttl, grants, room, voice_params")},
+		{name: "username not a string", ct: jsonCT, body: `{"username":5}`, wantStatus: 400,
+			wantBody: invalid("username: must be a string, not a JSON number", "username", "must be a string, not a JSON number")},
+		{name: "ttl not a number", ct: jsonCT, body: `{"username":"alice","password":"correct horse","ttl":true}`, wantStatus: 400,
+			wantBody: invalid("ttl: must be a whole number of seconds", "ttl", "must be a whole number of seconds")},
+		{name: "grants not a list", ct: jsonCT, body: `{"grants":{"video":true}}`, wantStatus: 400,
+			wantBody: invalid("grants: must be a list of grant names or a comma-separated string", "grants", "must be a list of grant names or a comma-separated string")},
+		{name: "voice_params not strings", ct: jsonCT, body: `{"voice_params":{"a":1}}`, wantStatus: 400,
+			wantBody: invalid("voice_params: must be an object of string values, not a JSON number", "voice_params", "must be an object of string values, not a JSON number")},
+		{name: "ttl above max", ct: jsonCT, body: `{"username":"alice","password":"correct horse","ttl":7201}`, wantStatus: 400,
+			wantBody: invalid("ttl: must be a whole number of seconds from 1 to 7200, not 7201", "ttl", "must be a whole number of seconds from 1 to 7200, not 7201")},
+		{name: "ttl zero and bad grant", ct: jsonCT, body: `{"username":"alice","password":"correct horse","ttl":0,"grants":["rtc"]}`, wantStatus: 400,
+			wantBody: invalid(`grants: unknown grant "rtc" (known: video, voice, chat, conversations, sync); ttl: must be a whole number of seconds from 1 to 7200, not 0`,
+				"grants", `unknown grant "rtc" (known: video, voice, chat, conversations, sync)`, "ttl", "must be a whole number of seconds from 1 to 7200, not 0")},
+		{name: "ttl fraction", ct: jsonCT, body: `{"username":"alice","password":"correct horse","ttl":1.5}`, wantStatus: 400,
+			wantBody: invalid("ttl: must be a whole number of seconds from 1 to 7200, not 1.5", "ttl", "must be a whole number of seconds from 1 to 7200, not 1.5")},
+		{name: "grant not enabled", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":["chat"]}`, wantStatus: 400,
+			wantBody: invalid("grants: chat is not enabled on this server (enabled: video,voice,conversations,sync)", "grants", "chat is not enabled on this server (enabled: video,voice,conversations,sync)")},
+		{name: "chat and conversations", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":"chat,conversations"}`, wantStatus: 400,
+			wantBody: invalid("grants: chat and conversations cannot be in one token: both use the token's single chat grant", "grants", "chat and conversations cannot be in one token: both use the token's single chat grant")},
+		{name: "empty grants", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":" , "}`, wantStatus: 400,
+			wantBody: invalid("grants: names no grant; leave it out for the default grants (video,voice)", "grants", "names no grant; leave it out for the default grants (video,voice)")},
+		{name: "room without video", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":["sync"],"room":"R"}`, wantStatus: 400,
+			wantBody: invalid("room: is for the video grant, which this token does not carry", "room", "is for the video grant, which this token does not carry")},
+		{name: "room too long", ct: jsonCT, body: `{"username":"alice","password":"correct horse","room":"` + strings.Repeat("r", 129) + `"}`, wantStatus: 400,
+			wantBody: invalid("room: is 129 characters; Twilio Video allows at most 128", "room", "is 129 characters; Twilio Video allows at most 128")},
+		{name: "voice params without voice", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":["video"],"voice_params":{"a":"b"}}`, wantStatus: 400,
+			wantBody: invalid("voice_params: is for the voice grant, which this token does not carry", "voice_params", "is for the voice grant, which this token does not carry")},
+		{name: "voice identity", ct: jsonCT, body: `{"username":"bob smith","password":"battery staple"}`, wantStatus: 400,
+			wantBody: invalid(`identity: the identity is the username "bob smith", which Twilio Voice allows only letters, digits and _ in an identity; use a username without other characters, or a token without the voice grant`,
+				"identity", `the identity is the username "bob smith", which Twilio Voice allows only letters, digits and _ in an identity; use a username without other characters, or a token without the voice grant`)},
+		{name: "unknown form field", ct: formCT, body: `username=alice&identity=root`, wantStatus: 400,
+			wantBody: invalid("identity: unknown field; the fields are username, password, ttl, grants, room, voice_params (voice_params as voice_params[NAME]=VALUE)", "identity", "unknown field; the fields are username, password, ttl, grants, room, voice_params (voice_params as voice_params[NAME]=VALUE)")},
+		{name: "form field twice", ct: formCT, body: `username=alice&username=bob`, wantStatus: 400,
+			wantBody: invalid("username: sent more than once", "username", "sent more than once")},
+		{name: "malformed form", ct: formCT, body: `username=%zz`, wantStatus: 400,
+			wantBody: invalid(`the form body is malformed: invalid URL escape "%zz"`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method, path := tt.method, tt.path
+			if method == "" {
+				method = "POST"
+			}
+			if path == "" {
+				path = "/token"
+			}
+			req := httptest.NewRequest(method, path, strings.NewReader(tt.body))
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
+			}
+			if got := strings.TrimSpace(rec.Body.String()); got != tt.wantBody {
+				t.Errorf("body = %s\nwant   %s", got, tt.wantBody)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/problem+json" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			for k, v := range tt.wantHeader {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if tt.wantStatus != 401 && rec.Header().Get("WWW-Authenticate") != "" {
+				t.Error("WWW-Authenticate on a non-401 answer")
+			}
+		})
+	}
+}
+
+// panicAuth stands in for an authenticator with a bug.
+type panicAuth struct{}
+
+func (panicAuth) Authenticate(context.Context, string, string) error { panic("boom: secret internals") }
+
+// errAuth stands in for an authenticator that fails inside.
+type errAuth struct{}
+
+func (errAuth) Authenticate(context.Context, string, string) error {
+	return errors.New("users backend: connection refused")
+}
+
+func TestTokenInternalErrorsDoNotLeak(t *testing.T) {
+	cfg := testConfig()
+	const want = `{"type":"urn:tokend:problem:internal","title":"Internal error","status":500,"detail":"internal error"}`
+	for _, auth := range []Authenticator{panicAuth{}, errAuth{}} {
+		var logs strings.Builder
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		h := NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, time.Now)
+		req := httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"pw"}`))
+		req.Header.Set("Content-Type", jsonCT)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 500 || strings.TrimSpace(rec.Body.String()) != want {
+			t.Errorf("%T: %d %s", auth, rec.Code, rec.Body)
+		}
+		if !strings.Contains(logs.String(), "internal error") {
+			t.Errorf("%T: the cause was not logged: %s", auth, logs.String())
+		}
+	}
+}

@@ -1,0 +1,96 @@
+// Command tokend trades a user's login for a short-lived Twilio access token.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "tokend:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage reports a command line that was wrong; the usage has been printed.
+var errUsage = errors.New("usage")
+
+const usage = `tokend trades a user's login for a short-lived Twilio access token.
+
+Usage:
+  tokend [serve] [--dev]      serve POST /token (--dev: development mode, fake credentials)
+  tokend user add NAME        add a user or change their password (password from stdin,
+                              or prompted without echo on a terminal)
+  tokend user del NAME        remove a user
+  tokend user list            list the users
+  tokend help                 show this help
+
+Every command takes --env-file FILE (default .env). Real environment variables
+win over the file. Settings (see .env.example and README.md):
+  TWILIO_ACCOUNT_SID TWILIO_API_KEY_SID TWILIO_API_KEY_SECRET      required
+  TWILIO_TWIML_APP_SID TWILIO_VOICE_INCOMING TWILIO_PUSH_CREDENTIAL_SID
+  TWILIO_CONVERSATIONS_SERVICE_SID TWILIO_CHAT_SERVICE_SID TWILIO_SYNC_SERVICE_SID
+  TWILIO_REGION VIDEO_ROOM TOKEN_GRANTS TOKEN_TTL TOKEN_MAX_TTL
+  USERS_FILE LISTEN_ADDR
+`
+
+// run is tokend's whole program; main only connects it to the process, so
+// tests call it exactly as the shell does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	args = args[1:]
+	cmd := "serve"
+	if len(args) > 0 && (len(args[0]) == 0 || args[0][0] != '-') {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		fs := newFlagSet("serve", stderr)
+		envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+		dev := fs.Bool("dev", false, "development mode: fake credentials, a demo user, loopback only")
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		lookup, found, err := envLookup(*envFile, getenv)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, lookup, serveOptions{dev: *dev, envFile: *envFile, envFound: found}, stdout, stderr)
+	case "user":
+		return runUser(args, getenv, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "tokend: unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tokend "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses args and checks that exactly nargs arguments remain.
+func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
+	if err := fs.Parse(args); err != nil {
+		return errUsage // the flag package has said what was wrong
+	}
+	if fs.NArg() != nargs {
+		fmt.Fprintf(fs.Output(), "%s: want %d argument(s), got %d\n\n%s", fs.Name(), nargs, fs.NArg(), usage)
+		return errUsage
+	}
+	return nil
+}

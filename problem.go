@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// Error codes, in the manner of benbjohnson/wtf: a small closed set that the
+// HTTP layer maps to a status in one table (problemStatus).
+const (
+	EINVALID       = "invalid-request"
+	EUNAUTHORIZED  = "unauthorized"
+	ENOTFOUND      = "not-found"
+	EMETHOD        = "method-not-allowed"
+	ETOOLARGE      = "body-too-large"
+	EMEDIATYPE     = "unsupported-media-type"
+	ETOOMANY       = "too-many-requests"
+	EUNAVAILABLE   = "unavailable"
+	EINTERNAL      = "internal"
+	problemTypeURI = "urn:tokend:problem:"
+)
+
+// problemStatus and problemTitle are the one table from code to HTTP status
+// and stable title.
+var problemStatus = map[string]int{
+	EINVALID:      http.StatusBadRequest,
+	EUNAUTHORIZED: http.StatusUnauthorized,
+	ENOTFOUND:     http.StatusNotFound,
+	EMETHOD:       http.StatusMethodNotAllowed,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	EMEDIATYPE:    http.StatusUnsupportedMediaType,
+	ETOOMANY:      http.StatusTooManyRequests,
+	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	EINTERNAL:     http.StatusInternalServerError,
+}
+
+var problemTitle = map[string]string{
+	EINVALID:      "Invalid request",
+	EUNAUTHORIZED: "Unauthorized",
+	ENOTFOUND:     "Not found",
+	EMETHOD:       "Method not allowed",
+	ETOOLARGE:     "Request body too large",
+	EMEDIATYPE:    "Unsupported media type",
+	ETOOMANY:      "Too many requests",
+	EUNAVAILABLE:  "Service unavailable",
+	EINTERNAL:     "Internal error",
+}
+
+// Error is an error meant for the client: Code picks the status and title,
+// Message is the detail a person can act on, Params names each invalid field.
+// Anything that is not an *Error is internal and shown only as "internal error".
+type Error struct {
+	Code    string
+	Message string
+	Params  []invalidParam
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalidFields returns an EINVALID error whose detail lists every field
+// problem, sorted by field name so the body is stable.
+func invalidFields(fields map[string]string) *Error {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	params := make([]invalidParam, len(names))
+	for i, name := range names {
+		parts[i] = name + ": " + fields[name]
+		params[i] = invalidParam{Name: name, Reason: fields[name]}
+	}
+	return &Error{Code: EINVALID, Message: strings.Join(parts, "; "), Params: params}
+}
+
+// problem is the RFC 9457 body.
+type problem struct {
+	Type          string         `json:"type"`
+	Title         string         `json:"title"`
+	Status        int            `json:"status"`
+	Detail        string         `json:"detail"`
+	InvalidParams []invalidParam `json:"invalid_params,omitempty"`
+}
+
+type invalidParam struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// writeError answers with the problem+json body for err. Errors that are not
+// *Error are logged with their cause and shown only as "internal error".
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &Error{Code: EINTERNAL, Message: "internal error"}
+	}
+	status, ok := problemStatus[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	p := problem{
+		Type:          problemTypeURI + e.Code,
+		Title:         problemTitle[e.Code],
+		Status:        status,
+		Detail:        e.Message,
+		InvalidParams: e.Params,
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if e.Code == EUNAUTHORIZED {
+		h.Set("WWW-Authenticate", `Basic realm="tokend"`)
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(p)
+}
