@@ -34,10 +34,7 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
-	path := lookup("USERS_FILE")
-	if path == "" {
-		path = "users.htpasswd"
-	}
+	path := usersFile(lookup)
 	switch sub {
 	case "add":
 		name := fs.Arg(0)

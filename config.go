@@ -77,6 +77,14 @@ func envLookup(path string, getenv func(string) string) (lookup func(string) str
 	}, found, nil
 }
 
+// usersFile is the path of the users file: USERS_FILE, or users.htpasswd.
+func usersFile(lookup func(string) string) string {
+	if v := strings.TrimSpace(lookup("USERS_FILE")); v != "" {
+		return v
+	}
+	return "users.htpasswd"
+}
+
 // settings reads typed values and collects a problem for each bad one.
 type settings struct {
 	lookup   func(string) string
@@ -156,14 +164,16 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		VideoRoom:               s.str("VIDEO_ROOM", ""),
 
 		MaxTTL:     s.seconds("TOKEN_MAX_TTL", 86400, 1, 86400),
-		UsersFile:  s.str("USERS_FILE", "users.htpasswd"),
+		UsersFile:  usersFile(lookup),
 		ListenAddr: s.str("LISTEN_ADDR", ":8080"),
 	}
-	c.TTL = s.seconds("TOKEN_TTL", 3600, 1, 86400)
+	// The default lifetime follows a lower ceiling, so that setting
+	// TOKEN_MAX_TTL alone never blames a TOKEN_TTL nobody set.
+	c.TTL = s.seconds("TOKEN_TTL", min(3600, int(c.MaxTTL/time.Second)), 1, 86400)
 	if c.TTL > c.MaxTTL {
 		s.problemf("TOKEN_TTL (%d) is above TOKEN_MAX_TTL (%d)", c.TTL/time.Second, c.MaxTTL/time.Second)
 	}
-	if secret := lookup("TWILIO_API_KEY_SECRET"); secret == "" {
+	if secret := strings.TrimSpace(lookup("TWILIO_API_KEY_SECRET")); secret == "" {
 		s.problemf("TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created")
 	} else {
 		c.APIKeySecret = secret
@@ -223,6 +233,10 @@ func (s *settings) grants(c *Config) (enabled, def grantSet) {
 	set, err := parseGrantNames(strings.Split(raw, ","))
 	if err != nil {
 		s.problemf("TOKEN_GRANTS is %q: %v", raw, err)
+		return enabled, def
+	}
+	if set == 0 {
+		s.problemf("TOKEN_GRANTS is %q: it names no grant; leave it empty for the default (%s)", raw, def)
 		return enabled, def
 	}
 	for _, g := range allGrantNames {

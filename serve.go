@@ -89,13 +89,8 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	if err != nil && !errors.As(err, &cerr) {
 		return nil, nil, err
 	}
-	usersFile := lookup("USERS_FILE")
-	if cfg != nil {
-		usersFile = cfg.UsersFile
-	} else if usersFile == "" {
-		usersFile = "users.htpasswd"
-	}
-	users, uerr := loadUsers(usersFile)
+	path := usersFile(lookup)
+	users, uerr := loadUsers(path)
 	if uerr != nil {
 		if cerr == nil {
 			cerr = &ConfigError{}
@@ -105,7 +100,7 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 		if cerr == nil {
 			cerr = &ConfigError{}
 		}
-		cerr.Problems = append(cerr.Problems, fmt.Sprintf("USERS_FILE %s has no users: add one with `tokend user add NAME`", usersFile))
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("USERS_FILE %s has no users: add one with `tokend user add NAME`", path))
 	}
 	if cerr != nil {
 		return nil, nil, cerr

@@ -213,7 +213,7 @@ func setUser(name string, hash []byte) func([]string) ([]string, error) {
 func deleteUser(name string) func([]string) ([]string, error) {
 	return func(lines []string) ([]string, error) {
 		for i, l := range lines {
-			if lineUser(l) == name {
+			if name != "" && lineUser(l) == name { // "" is lineUser's answer for comments
 				return append(lines[:i], lines[i+1:]...), nil
 			}
 		}
