@@ -25,12 +25,13 @@ type serveOptions struct {
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var (
-		cfg   *Config
-		users *Users
-		err   error
+		cfg    *Config
+		users  *Users
+		banner string
+		err    error
 	)
 	if opt.dev {
-		cfg, users, err = devSetup(lookup, stdout)
+		cfg, users, banner, err = devSetup(lookup)
 	} else {
 		cfg, users, err = loadAll(lookup)
 		var cerr *ConfigError
@@ -53,6 +54,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return fmt.Errorf("listen on LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
 	}
+	// Only now: a banner with a password for a server that failed to
+	// start would mislead.
+	fmt.Fprint(stdout, banner)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -120,13 +124,14 @@ const (
 )
 
 // devSetup builds development mode: fake credentials, every grant, one
-// demo user with a random password shown once, and a loopback listener.
-func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, error) {
+// demo user with a random password, a loopback listener, and the banner
+// that shows the password once.
+func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	port := "8080"
 	if addr := lookup("LISTEN_ADDR"); addr != "" {
 		_, p, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("LISTEN_ADDR %q: %w", addr, err)
+			return nil, nil, "", fmt.Errorf("LISTEN_ADDR %q: %w", addr, err)
 		}
 		port = p
 	}
@@ -148,7 +153,7 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 	password := rand.Text()[:16]
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), userCost)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	users := &Users{hashes: map[string][]byte{devUser: hash}}
 	banner := []string{
@@ -165,11 +170,12 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 		"For real use: cp .env.example .env, fill it in, add users with",
 		"`tokend user add NAME`, and start without --dev.",
 	}
-	line := strings.Repeat("*", 72)
-	fmt.Fprintln(stdout, line)
+	var b strings.Builder
+	line := strings.Repeat("*", 72) + "\n"
+	b.WriteString(line)
 	for _, l := range banner {
-		fmt.Fprintln(stdout, "*  "+l)
+		b.WriteString(strings.TrimRight("*  "+l, " ") + "\n")
 	}
-	fmt.Fprintln(stdout, line)
-	return cfg, users, nil
+	b.WriteString(line)
+	return cfg, users, b.String(), nil
 }
