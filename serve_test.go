@@ -305,22 +305,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestSIGTERMFinishesRequestsInFlight builds tokend, starts it, holds two
-// logins in flight, sends the process a real SIGTERM and checks that it
-// stops accepting, answers both, and exits 0.
-func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+// startBinary builds tokend and starts it with env and nothing else in its
+// environment; the channel receives its exit.
+func startBinary(t *testing.T, env map[string]string) (*exec.Cmd, <-chan error, *syncBuffer) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tokend")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	env := testEnv(t)
-	addr := env["LISTEN_ADDR"]
 	cmd := exec.Command(bin, "serve", "--env-file", filepath.Join(t.TempDir(), ".env"))
-	cmd.Env = []string{"SHUTDOWN_TIMEOUT=30"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -332,13 +326,13 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill() })
-	waitReady(t, "http://"+addr, exited)
+	waitReady(t, "http://"+env["LISTEN_ADDR"], exited)
+	return cmd, exited, &stderr
+}
 
-	good := holdRequest(t, addr, `{"username":"alice","password":"alice password","grants":"video"}`)
-	bad := holdRequest(t, addr, `{"username":"alice","password":"not the password"}`)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+// waitClosed waits until addr refuses connections: shutdown has begun.
+func waitClosed(t *testing.T, addr string) {
+	t.Helper()
 	waitFor(t, "the listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -346,6 +340,26 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 		}
 		return err != nil
 	})
+}
+
+// TestSIGTERMFinishesRequestsInFlight builds tokend, starts it, holds two
+// logins in flight, sends the process a real SIGTERM and checks that it
+// stops accepting, answers both, and exits 0.
+func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	env := testEnv(t)
+	env["SHUTDOWN_TIMEOUT"] = "30"
+	addr := env["LISTEN_ADDR"]
+	cmd, exited, stderr := startBinary(t, env)
+
+	good := holdRequest(t, addr, `{"username":"alice","password":"alice password","grants":"video"}`)
+	bad := holdRequest(t, addr, `{"username":"alice","password":"not the password"}`)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, addr)
 	select {
 	case err := <-exited:
 		t.Fatalf("exited with requests in flight: %v\n%s", err, stderr.String())
@@ -374,6 +388,38 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	logs := stderr.String()
 	if !strings.Contains(logs, "msg=\"shutting down: no new connections; waiting for requests in flight\" timeout=30s") || !strings.Contains(logs, "msg=stopped") {
 		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// TestSecondSignalStopsAtOnce: an operator who sends a second signal does
+// not wait for the requests in flight.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	env := testEnv(t)
+	cmd, exited, stderr := startBinary(t, env)
+	held := holdRequest(t, env["LISTEN_ADDR"], `{"username":"alice","password":"alice password"}`)
+	cmd.Process.Signal(os.Interrupt)
+	waitClosed(t, env["LISTEN_ADDR"])
+	// The first signal's handler is released just after shutdown begins:
+	// signal until the default action, ending the process, takes over.
+	var err error
+	waitFor(t, "the process to end", func() bool {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err = <-exited:
+			return true
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	})
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !exit.Sys().(syscall.WaitStatus).Signaled() || exit.Sys().(syscall.WaitStatus).Signal() != os.Interrupt {
+		t.Errorf("exit = %v, want killed by the second SIGINT\n%s", err, stderr.String())
+	}
+	if _, err := http.ReadResponse(held.br, nil); err == nil {
+		t.Error("the request in flight was answered")
 	}
 }
 
