@@ -209,7 +209,7 @@ func TestRunTLS(t *testing.T) {
 	base := "https://" + env["LISTEN_ADDR"]
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	t.Cleanup(client.CloseIdleConnections)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(90 * time.Second) // as waitReady's: only for a server that never starts
 	for {
 		select {
 		case err := <-errc:
