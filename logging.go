@@ -62,8 +62,9 @@ func clientAddr(r *http.Request) string {
 // observe logs one line per request and records its metrics. The line has
 // the method, the path (never the query, which could carry a password), the
 // status, the duration and the client address; on success the identity,
-// grants and token ID; on an error the problem code, and at debug level the
-// detail the client was told. Nothing in it comes from a header or the body.
+// grants and token ID; on an error the problem code (for a 401, why), and at
+// debug level the detail the client was told. No header and nothing of the
+// body is logged.
 // routeOf names the route a request matches, a bounded metrics label where
 // the raw path is not.
 func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string) func(http.Handler) http.Handler {
