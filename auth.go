@@ -67,13 +67,17 @@ func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
 	return &bcryptAuth{users: users, dummy: dummy}, nil
 }
 
-func (a *bcryptAuth) Authenticate(_ context.Context, username, password string) error {
+// Authenticate notes in ctx why a login failed, for the metrics and the log;
+// the error is errBadCredentials either way.
+func (a *bcryptAuth) Authenticate(ctx context.Context, username, password string) error {
 	hash, ok := a.users.Lookup(username)
 	if !ok {
 		checkPassword(a.dummy, password)
+		noteAuthFailure(ctx, authUnknownUser)
 		return errBadCredentials
 	}
 	if !checkPassword(hash, password) {
+		noteAuthFailure(ctx, authWrongPassword)
 		return errBadCredentials
 	}
 	return nil

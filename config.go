@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,6 +41,16 @@ type Config struct {
 
 	UsersFile  string
 	ListenAddr string
+
+	// Operation: how tokend logs, where it serves /metrics, how long it
+	// lets requests finish on shutdown, and its TLS certificate.
+	LogFormat       string // "text" or "json"
+	LogLevel        slog.Level
+	MetricsAddr     string // empty: /metrics is served on ListenAddr
+	ShutdownTimeout time.Duration
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSCert         *tls.Certificate // loaded at start-up; nil: plain HTTP
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -185,6 +198,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		s.problemf("VIDEO_ROOM is longer than 128 characters, the most Twilio Video allows")
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
+	s.operation(c)
 	if err := s.err(); err != nil {
 		return nil, err
 	}
@@ -245,6 +259,39 @@ func (s *settings) grants(c *Config) (enabled, def grantSet) {
 		}
 	}
 	return enabled, set
+}
+
+// operation reads the settings of logs, metrics, shutdown and TLS, which
+// development mode honours too. The certificate is loaded now, so that a
+// bad one stops start-up instead of failing the first handshake.
+func (s *settings) operation(c *Config) {
+	c.LogFormat = strings.ToLower(s.str("LOG_FORMAT", "text"))
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		s.problemf("LOG_FORMAT is %q: use text or json", c.LogFormat)
+	}
+	if v := s.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
+		s.problemf("LOG_LEVEL is %q: use debug, info, warn or error", v)
+	}
+	c.MetricsAddr = s.str("METRICS_ADDR", "")
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			s.problemf("METRICS_ADDR is %q: use HOST:PORT or :PORT, such as 127.0.0.1:9090", c.MetricsAddr)
+		}
+	}
+	c.ShutdownTimeout = s.seconds("SHUTDOWN_TIMEOUT", 15, 1, 600)
+	c.TLSCertFile, c.TLSKeyFile = s.str("TLS_CERT_FILE", ""), s.str("TLS_KEY_FILE", "")
+	switch {
+	case c.TLSCertFile == "" && c.TLSKeyFile == "":
+	case c.TLSCertFile == "" || c.TLSKeyFile == "":
+		s.problemf("TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither")
+	default:
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			s.problemf("TLS_CERT_FILE and TLS_KEY_FILE: %v", err)
+			return
+		}
+		c.TLSCert = &cert
+	}
 }
 
 func (s *settings) err() error {

@@ -48,6 +48,9 @@ func cfgMinimal() Config {
 		MaxTTL:        86400 * time.Second,
 		UsersFile:     "users.htpasswd",
 		ListenAddr:    ":8080",
+
+		LogFormat:       "text",
+		ShutdownTimeout: 15 * time.Second,
 	}
 }
 

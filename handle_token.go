@@ -124,6 +124,9 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 			writeError(w, r, log, err)
 			return
 		}
+		if rl := requestLogFrom(r.Context()); rl != nil {
+			rl.identity, rl.grants, rl.jti = username, plan.grants, claims.JTI
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		encode(w, http.StatusOK, tokenResponse{
 			Token:     token,
@@ -275,6 +278,7 @@ func credentials(r *http.Request, req tokenRequest) (username, password string, 
 		}
 		user, pass, ok := r.BasicAuth()
 		if !ok {
+			noteAuthFailure(r.Context(), authMalformedAuthorization)
 			return "", "", errBadCredentials
 		}
 		username, password = user, pass
@@ -282,6 +286,7 @@ func credentials(r *http.Request, req tokenRequest) (username, password string, 
 		username, password = req.Username, req.Password
 	}
 	if username == "" || password == "" {
+		noteAuthFailure(r.Context(), authMissingCredentials)
 		return "", "", errBadCredentials
 	}
 	if len(password) > maxPasswordBytes {

@@ -15,6 +15,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; a second one ends
+	// tokend at once, for whoever will not wait for it.
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "tokend:", err)
@@ -29,7 +32,9 @@ var errUsage = errors.New("usage")
 const usage = `tokend trades a user's login for a short-lived Twilio access token.
 
 Usage:
-  tokend [serve] [--dev]      serve POST /token (--dev: development mode, fake credentials)
+  tokend [serve] [--dev]      serve POST /token, GET /healthz, /readyz and /metrics
+                              (--dev: development mode, fake credentials); SIGINT or
+                              SIGTERM stops it after the requests in flight
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
@@ -43,6 +48,7 @@ win over the file. Settings (see .env.example and README.md):
   TWILIO_CONVERSATIONS_SERVICE_SID TWILIO_CHAT_SERVICE_SID TWILIO_SYNC_SERVICE_SID
   TWILIO_REGION VIDEO_ROOM TOKEN_GRANTS TOKEN_TTL TOKEN_MAX_TTL
   USERS_FILE LISTEN_ADDR
+  LOG_FORMAT LOG_LEVEL METRICS_ADDR SHUTDOWN_TIMEOUT TLS_CERT_FILE TLS_KEY_FILE
 `
 
 // run is tokend's whole program; main only connects it to the process, so

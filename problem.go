@@ -110,6 +110,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	if rl := requestLogFrom(r.Context()); rl != nil {
+		rl.problem, rl.detail = e.Code, e.Message
+	}
 	p := problem{
 		Type:          problemTypeURI + e.Code,
 		Title:         problemTitle[e.Code],

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -21,9 +23,21 @@ type serveOptions struct {
 	envFound bool
 }
 
-// serve loads the configuration and users, then serves until ctx is done.
+// Limits of every HTTP server tokend runs. A token request is a few
+// hundred bytes and its answer a few KiB; the slowest work is one bcrypt
+// check, well under a second.
+const (
+	readHeaderTimeout = 5 * time.Second  // a client that trickles its headers is cut off early
+	readTimeout       = 10 * time.Second // the whole request, body included
+	writeTimeout      = 10 * time.Second // from the end of the headers to the end of the answer
+	idleTimeout       = 60 * time.Second // keep-alive between requests
+	maxHeaderBytes    = 16 << 10
+)
+
+// serve loads the configuration and users, then serves until ctx is done;
+// then it stops accepting and lets requests in flight finish, for at most
+// SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var (
 		cfg    *Config
 		users  *Users
@@ -42,45 +56,112 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return err
 	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	store := newUserStore(users)
 	auth, err := newBcryptAuth(store)
 	if err != nil {
 		return err
 	}
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
-	handler := NewServer(log, cfg, minter, auth, time.Now)
+	m := newMetrics()
+	handler := NewServer(log, cfg, minter, auth, store, m, time.Now)
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("listen on LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
+	api := newHTTPServer(handler, log)
+	if cfg.TLSCert != nil {
+		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cfg.TLSCert}}
+	}
+	servers := []*listening{{setting: "LISTEN_ADDR", addr: cfg.ListenAddr, srv: api}}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", handleMetrics(log, m))
+		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
+	}
+	for i, l := range servers {
+		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
+			for _, opened := range servers[:i] {
+				opened.ln.Close()
+			}
+			return fmt.Errorf("listen on %s %s: %w", l.setting, l.addr, err)
+		}
 	}
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
+		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(), "dev", cfg.Dev}
+	if len(servers) > 1 {
+		attrs = append(attrs, "metrics_addr", servers[1].ln.Addr().String())
 	}
-	log.Info("tokend listening", "addr", ln.Addr().String(), "users", users.Len(),
-		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(), "dev", cfg.Dev)
+	if cfg.TLSCert != nil && cfg.TLSCert.Leaf != nil {
+		attrs = append(attrs, "tls_expires", cfg.TLSCert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	log.Info("tokend listening", attrs...)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for _, l := range servers {
+		go func() {
+			if l.srv.TLSConfig != nil {
+				errc <- l.srv.ServeTLS(l.ln, "", "")
+			} else {
+				errc <- l.srv.Serve(l.ln)
+			}
+		}()
+	}
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
+		serveErr = fmt.Errorf("serve: %w", serveErr)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	log.Info("shutting down: no new connections; waiting for requests in flight", "timeout", cfg.ShutdownTimeout.String())
+	if err := shutdown(servers, cfg.ShutdownTimeout); err != nil {
+		return errors.Join(serveErr, err)
+	}
+	if serveErr == nil {
+		log.Info("stopped")
+	}
+	return serveErr
+}
+
+// listening is one of tokend's HTTP servers: the main one, and the one
+// METRICS_ADDR asks for.
+type listening struct {
+	setting, addr string
+	srv           *http.Server
+	ln            net.Listener
+}
+
+// newHTTPServer returns an http.Server with tokend's limits; its own
+// errors (TLS handshakes, malformed requests) go to log as warnings.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// shutdown stops every server at once: they close their listeners and idle
+// connections, and wait for requests in flight. Those still running after
+// timeout are cut off, which is an error: their clients got no answer.
+func shutdown(servers []*listening, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, l := range servers {
+		wg.Go(func() { errs[i] = l.srv.Shutdown(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, l := range servers {
+			l.srv.Close()
+		}
+		return fmt.Errorf("shutdown: requests still in flight after SHUTDOWN_TIMEOUT (%s) were cut off: %w", timeout, err)
 	}
 	return nil
 }
@@ -150,8 +231,21 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 		Dev:                     true,
 	}
 	cfg.DefaultGrants = cfg.EnabledGrants
+	s := &settings{lookup: lookup}
+	s.operation(cfg)
+	if err := s.err(); err != nil {
+		return nil, nil, "", err
+	}
+	if cfg.MetricsAddr != "" { // loopback only, like the main listener
+		_, p, _ := net.SplitHostPort(cfg.MetricsAddr) // checked by operation
+		cfg.MetricsAddr = net.JoinHostPort("127.0.0.1", p)
+	}
+	// 16 random base32 characters are 80 bits: no guessing reaches them,
+	// so the demo user's hash needs no stretching and bcrypt's lowest cost
+	// keeps start-up and logins (and the dummy hash, which follows the
+	// users' cost) fast, even under the race detector on a busy machine.
 	password := rand.Text()[:16]
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), userCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		return nil, nil, "", err
 	}

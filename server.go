@@ -9,21 +9,39 @@ import (
 )
 
 // NewServer returns tokend's HTTP handler: every route, wrapped in the
-// middleware every response goes through.
-func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) http.Handler {
+// middleware every response goes through. users is what /readyz checks;
+// m collects the metrics.
+func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, users *userStore, m *metrics, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, log, cfg, minter, auth, now)
+	addRoutes(mux, log, cfg, minter, auth, users, m, now)
 	var h http.Handler = mux
 	h = secureHeaders(h)
 	h = recoverPanics(log)(h)
+	h = observe(log, m, routeOf(mux))(h)
 	return h
 }
 
-// addRoutes lists the whole API surface in one place.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) {
+// addRoutes lists the whole API surface in one place. With METRICS_ADDR set,
+// /metrics is served there instead (serve), away from /token.
+func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, users *userStore, m *metrics, now func() time.Time) {
 	mux.Handle("/token", handleToken(log, cfg, minter, auth, now))
 	mux.Handle("/healthz", handleHealthz())
+	mux.Handle("/readyz", handleReadyz(log, users))
+	if cfg.MetricsAddr == "" {
+		mux.Handle("/metrics", handleMetrics(log, m))
+	}
 	mux.Handle("/", handleNotFound(log))
+}
+
+// routeOf returns the pattern of mux that a request matches, which names its
+// route in metrics: a small, fixed set of values, where raw paths are not.
+func routeOf(mux *http.ServeMux) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			return pattern
+		}
+		return "unmatched"
+	}
 }
 
 // handleHealthz answers while the process is serving.
@@ -32,6 +50,27 @@ func handleHealthz() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintln(w, "ok")
+	})
+}
+
+// handleReadyz answers 200 while tokend can issue tokens: its configuration
+// is valid (it would not have started otherwise) and users are loaded.
+// Otherwise 503, so a load balancer sends logins elsewhere.
+func handleReadyz(log *slog.Logger, users *userStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		loaded := 0
+		if users != nil {
+			if u := users.Load(); u != nil {
+				loaded = u.Len()
+			}
+		}
+		if loaded == 0 {
+			writeError(w, r, log, Errorf(EUNAVAILABLE, "no users are loaded, so no login can succeed; add one with `tokend user add NAME`"))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintln(w, "ready")
 	})
 }
 

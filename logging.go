@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// newLogger returns the logger for LOG_FORMAT and LOG_LEVEL, writing to w.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// requestLog is what a request's handlers add to its log line and metrics.
+// observe puts one in each request's context and reads it when the handler
+// returns, so handlers report what only they know (who logged in, why a login
+// failed) without response headers or a logger of their own. Only the
+// request's own goroutine touches it.
+type requestLog struct {
+	identity    string   // on success: the token's identity
+	grants      grantSet // on success: the token's grants
+	jti         string   // on success: the token's ID
+	authFailure string   // on a 401: why, as a metrics label (authFailureReasons)
+	problem     string   // on an error answer: its code
+	detail      string   // on an error answer: what the client was told; logged at debug only
+}
+
+type requestLogKey struct{}
+
+// requestLogFrom returns the request's log record, or nil outside observe.
+func requestLogFrom(ctx context.Context) *requestLog {
+	rl, _ := ctx.Value(requestLogKey{}).(*requestLog)
+	return rl
+}
+
+// noteAuthFailure records why a login failed, for operators only: the client
+// gets the same 401 whatever the reason.
+func noteAuthFailure(ctx context.Context, reason string) {
+	if rl := requestLogFrom(ctx); rl != nil {
+		rl.authFailure = reason
+	}
+}
+
+// clientAddr is the address a request came from, as logs show it. It is the
+// one place that decides it, so that trusting a proxy's X-Forwarded-For
+// changes only this function.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// observe logs one line per request and records its metrics. The line has
+// the method, the path (never the query, which could carry a password), the
+// status, the duration and the client address; on success the identity,
+// grants and token ID; on an error the problem code (for a 401, why), and at
+// debug level the detail the client was told. No header and nothing of the
+// body is logged.
+// routeOf names the route a request matches, a bounded metrics label where
+// the raw path is not.
+func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rl := &requestLog{}
+			sw := &statusWriter{ResponseWriter: w}
+			route := routeOf(r)
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, rl)))
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK // the handler wrote nothing: net/http answers 200
+			}
+			elapsed := time.Since(start)
+			m.observe(route, status, elapsed, rl)
+
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Duration("duration", elapsed),
+				slog.String("client", clientAddr(r)),
+			}
+			if rl.identity != "" {
+				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("grants", rl.grants.String()), slog.String("jti", rl.jti))
+			}
+			if rl.problem != "" {
+				attrs = append(attrs, slog.String("problem", rl.problem))
+			}
+			if rl.authFailure != "" {
+				attrs = append(attrs, slog.String("auth_failure", rl.authFailure))
+			}
+			if rl.detail != "" && log.Enabled(r.Context(), slog.LevelDebug) {
+				attrs = append(attrs, slog.String("detail", rl.detail))
+			}
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			log.LogAttrs(r.Context(), level, "request", attrs...)
+		})
+	}
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Why a login failed, as the auth failures metric and the log name it. The
+// client never learns which: every one of them gets the same 401 body.
+const (
+	authMissingCredentials     = "missing_credentials"     // no username or no password
+	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
+	authUnknownUser            = "unknown_user"
+	authWrongPassword          = "wrong_password"
+	authOther                  = "other" // a 401 whose handler gave no reason
+)
+
+// authFailureReasons lists every reason, so that each series exists from the
+// start and a rate() over it works before the first failure.
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authOther}
+
+// metrics are one server's Prometheus metrics, in a registry of their own:
+// nothing is registered globally, so servers (and tests) never share or
+// collide over counters.
+type metrics struct {
+	registry        *prometheus.Registry
+	tokensIssued    *prometheus.CounterVec
+	authFailures    *prometheus.CounterVec
+	rateLimited     prometheus.Counter
+	requestDuration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_tokens_issued_total",
+			Help: "Access tokens issued, by grant; a token with several grants counts once for each.",
+		}, []string{"grant"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_auth_failures_total",
+			Help: "Refused logins (401 answers), by reason.",
+		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tokend_rate_limited_total",
+			Help: "Requests refused with 429 Too Many Requests.",
+		}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tokend_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
+			Buckets: prometheus.DefBuckets, // 5ms to 10s: spans a bcrypt check at any sane cost
+		}, []string{"route", "status"}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
+	)
+	for _, g := range allGrantNames {
+		m.tokensIssued.WithLabelValues(string(g))
+	}
+	for _, r := range authFailureReasons {
+		m.authFailures.WithLabelValues(r)
+	}
+	return m
+}
+
+// observe records one answered request. Counting 429s here, from the status,
+// counts every one of them whichever limiter answered, with nothing to wire.
+func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog) {
+	m.requestDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+	switch {
+	case rl.identity != "":
+		for _, g := range allGrantNames {
+			if rl.grants.has(g) {
+				m.tokensIssued.WithLabelValues(string(g)).Inc()
+			}
+		}
+	case status == http.StatusUnauthorized:
+		reason := rl.authFailure
+		if reason == "" {
+			reason = authOther
+		}
+		m.authFailures.WithLabelValues(reason).Inc()
+	case status == http.StatusTooManyRequests:
+		m.rateLimited.Inc()
+	}
+}
+
+// handleMetrics serves the metrics in the Prometheus text format.
+func handleMetrics(log *slog.Logger, m *metrics) http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
+	})
+}
