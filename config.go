@@ -39,6 +39,10 @@ type Config struct {
 	UsersFile  string
 	ListenAddr string
 
+	// CORSOrigins are the origins whose pages may call /token from a
+	// browser, exactly as browsers send them, or just "*".
+	CORSOrigins []string
+
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
 }
@@ -158,6 +162,8 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		MaxTTL:     s.seconds("TOKEN_MAX_TTL", 86400, 1, 86400),
 		UsersFile:  s.str("USERS_FILE", "users.htpasswd"),
 		ListenAddr: s.str("LISTEN_ADDR", ":8080"),
+
+		CORSOrigins: s.origins("CORS_ALLOWED_ORIGINS"),
 	}
 	c.TTL = s.seconds("TOKEN_TTL", 3600, 1, 86400)
 	if c.TTL > c.MaxTTL {

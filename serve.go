@@ -41,6 +41,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return err
 	}
+	if corsAllowsAll(cfg.CORSOrigins) {
+		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
+	}
 	store := newUserStore(users)
 	auth, err := newBcryptAuth(store)
 	if err != nil {
@@ -135,6 +138,12 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 		}
 		port = p
 	}
+	// A front end on its own dev server (another port) needs CORS here too.
+	s := &settings{lookup: lookup}
+	origins := s.origins("CORS_ALLOWED_ORIGINS")
+	if err := s.err(); err != nil {
+		return nil, nil, err
+	}
 	cfg := &Config{
 		AccountSID:              devAccountSID,
 		APIKeySID:               devAPIKeySID,
@@ -147,6 +156,7 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 		TTL:                     time.Hour,
 		MaxTTL:                  maxTokenTTL,
 		ListenAddr:              net.JoinHostPort("127.0.0.1", port),
+		CORSOrigins:             origins,
 		Dev:                     true,
 	}
 	cfg.DefaultGrants = cfg.EnabledGrants

@@ -15,6 +15,7 @@ func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator
 	addRoutes(mux, log, cfg, minter, auth, now)
 	var h http.Handler = mux
 	h = secureHeaders(h)
+	h = allowCORS(cfg.CORSOrigins)(h)
 	h = recoverPanics(log)(h)
 	return h
 }
