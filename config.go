@@ -42,6 +42,8 @@ type Config struct {
 	// CORSOrigins are the origins whose pages may call /token from a
 	// browser, exactly as browsers send them, or just "*".
 	CORSOrigins []string
+	// DemoPage serves the demo page at GET /.
+	DemoPage bool
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -164,6 +166,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		ListenAddr: s.str("LISTEN_ADDR", ":8080"),
 
 		CORSOrigins: s.origins("CORS_ALLOWED_ORIGINS"),
+		DemoPage:    s.boolean("DEMO_PAGE", false),
 	}
 	c.TTL = s.seconds("TOKEN_TTL", 3600, 1, 86400)
 	if c.TTL > c.MaxTTL {

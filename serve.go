@@ -157,6 +157,7 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 		MaxTTL:                  maxTokenTTL,
 		ListenAddr:              net.JoinHostPort("127.0.0.1", port),
 		CORSOrigins:             origins,
+		DemoPage:                true,
 		Dev:                     true,
 	}
 	cfg.DefaultGrants = cfg.EnabledGrants
@@ -173,6 +174,8 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 		"",
 		"Demo user: " + devUser,
 		"Password:  " + password + "   (random, shown only now)",
+		"",
+		"Demo page:  http://127.0.0.1:" + port + "/",
 		"",
 		"Try:  http POST :" + port + "/token username=" + devUser + " password=" + password,
 		"  or  curl -s -u " + devUser + ":" + password + " -X POST http://127.0.0.1:" + port + "/token",

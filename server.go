@@ -24,6 +24,9 @@ func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator
 func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) {
 	mux.Handle("/token", handleToken(log, cfg, minter, auth, now))
 	mux.Handle("/healthz", handleHealthz())
+	if cfg.DemoPage {
+		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev))
+	}
 	mux.Handle("/", handleNotFound(log))
 }
 
