@@ -250,13 +250,13 @@ func TestBrowserDemoPage(t *testing.T) {
 		}
 	}
 
-	// A five-second token: the page hears tokenWillExpire and renews the
+	// A ten-second token: the page hears tokenWillExpire and renews the
 	// token with updateToken before it runs out.
 	steps(t, ctx,
 		chromedp.Click(chromedp.CSS(`#logout`)),
 		chromedp.WaitVisible(chromedp.CSS(`#login`)),
 		chromedp.SendKeys(chromedp.CSS(`#password`), password),
-		chromedp.SendKeys(chromedp.CSS(`#ttl`), "5"),
+		chromedp.SendKeys(chromedp.CSS(`#ttl`), "10"),
 		chromedp.Click(chromedp.CSS(`#submit`)),
 		chromedp.WaitVisible(chromedp.CSS(`#session`)),
 	)
@@ -266,8 +266,8 @@ func TestBrowserDemoPage(t *testing.T) {
 	}
 	renewedClaims, events := text(t, ctx, "#claims"), text(t, ctx, "#events")
 	first, renewed := claimTimes(t, claims), claimTimes(t, renewedClaims)
-	if first.Exp-first.Iat != 5 || renewed.Exp-renewed.Iat != 5 || renewed.Iat <= first.Iat || renewed.Iat >= first.Exp {
-		t.Errorf("first token %s, renewed %s: want a second 5-second token issued before the first expired", claims, renewedClaims)
+	if first.Exp-first.Iat != 10 || renewed.Exp-renewed.Iat != 10 || renewed.Iat <= first.Iat || renewed.Iat >= first.Exp {
+		t.Errorf("first token %s, renewed %s: want a second 10-second token issued before the first expired", claims, renewedClaims)
 	}
 	for _, want := range []string{"logged in as demo", "tokenWillExpire: fetching a new token", "updateToken: renewed, identity demo"} {
 		if !strings.Contains(events, want) {
