@@ -29,7 +29,8 @@ var errUsage = errors.New("usage")
 const usage = `tokend trades a user's login for a short-lived Twilio access token.
 
 Usage:
-  tokend [serve] [--dev]      serve POST /token (--dev: development mode, fake credentials)
+  tokend [serve] [--dev]      serve POST /token (--dev: development mode, fake credentials,
+                              the demo page at GET /)
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
@@ -42,7 +43,7 @@ win over the file. Settings (see .env.example and README.md):
   TWILIO_TWIML_APP_SID TWILIO_VOICE_INCOMING TWILIO_PUSH_CREDENTIAL_SID
   TWILIO_CONVERSATIONS_SERVICE_SID TWILIO_CHAT_SERVICE_SID TWILIO_SYNC_SERVICE_SID
   TWILIO_REGION VIDEO_ROOM TOKEN_GRANTS TOKEN_TTL TOKEN_MAX_TTL
-  USERS_FILE LISTEN_ADDR
+  USERS_FILE LISTEN_ADDR CORS_ALLOWED_ORIGINS DEMO_PAGE
 `
 
 // run is tokend's whole program; main only connects it to the process, so
