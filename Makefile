@@ -1,7 +1,7 @@
 # tokend: see README.md.
 GO ?= go
 
-.PHONY: run build test vet bench fuzz clean
+.PHONY: run build test vet smoke bench fuzz clean
 
 # With a .env, serve for real; on a fresh clone, a loudly labelled development mode.
 run:
@@ -14,6 +14,11 @@ build:
 
 test: vet
 	$(GO) test -race -count=1 ./...
+
+# The README's curl and httpie examples against `tokend serve --dev`, checked
+# (make test runs them too).
+smoke:
+	$(GO) test -count=1 -run '^TestSmokeREADME$$' -v .
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

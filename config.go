@@ -51,6 +51,11 @@ type Config struct {
 	TLSCertFile     string
 	TLSKeyFile      string
 	TLSCert         *tls.Certificate // loaded at start-up; nil: plain HTTP
+	// CORSOrigins are the origins whose pages may call /token from a
+	// browser, exactly as browsers send them, or just "*".
+	CORSOrigins []string
+	// DemoPage serves the demo page at GET /.
+	DemoPage bool
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -179,6 +184,9 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		MaxTTL:     s.seconds("TOKEN_MAX_TTL", 86400, 1, 86400),
 		UsersFile:  usersFile(lookup),
 		ListenAddr: s.str("LISTEN_ADDR", ":8080"),
+
+		CORSOrigins: s.origins("CORS_ALLOWED_ORIGINS"),
+		DemoPage:    s.boolean("DEMO_PAGE", false),
 	}
 	// The default lifetime follows a lower ceiling, so that setting
 	// TOKEN_MAX_TTL alone never blames a TOKEN_TTL nobody set.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -231,7 +232,7 @@ func TestLoadConfig(t *testing.T) {
 			}
 			rest := *got
 			rest.EnabledGrants, rest.DefaultGrants = 0, 0
-			if rest != want {
+			if !reflect.DeepEqual(rest, want) {
 				t.Errorf("Config =\n%+v\nwant\n%+v", rest, want)
 			}
 		})

@@ -89,8 +89,19 @@ type tokenPlan struct {
 // handleToken trades a username and password for an access token.
 func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
+		allow := "POST"
+		if len(cfg.CORSOrigins) > 0 {
+			allow = "OPTIONS, POST"
+		}
+		switch {
+		case r.Method == http.MethodOptions && len(cfg.CORSOrigins) > 0:
+			// A CORS preflight (or a plain OPTIONS): allowCORS has set the
+			// CORS headers when the origin is allowed; the status is ours.
+			w.Header().Set("Allow", allow)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case r.Method != http.MethodPost:
+			w.Header().Set("Allow", allow)
 			writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request a token with POST /token", r.Method))
 			return
 		}

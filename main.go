@@ -33,8 +33,9 @@ const usage = `tokend trades a user's login for a short-lived Twilio access toke
 
 Usage:
   tokend [serve] [--dev]      serve POST /token, GET /healthz, /readyz and /metrics
-                              (--dev: development mode, fake credentials); SIGINT or
-                              SIGTERM stops it after the requests in flight
+                              (--dev: development mode, fake credentials, the demo page
+                              at GET /); SIGINT or SIGTERM stops it after the requests
+                              in flight
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
@@ -47,7 +48,7 @@ win over the file. Settings (see .env.example and README.md):
   TWILIO_TWIML_APP_SID TWILIO_VOICE_INCOMING TWILIO_PUSH_CREDENTIAL_SID
   TWILIO_CONVERSATIONS_SERVICE_SID TWILIO_CHAT_SERVICE_SID TWILIO_SYNC_SERVICE_SID
   TWILIO_REGION VIDEO_ROOM TOKEN_GRANTS TOKEN_TTL TOKEN_MAX_TTL
-  USERS_FILE LISTEN_ADDR
+  USERS_FILE LISTEN_ADDR CORS_ALLOWED_ORIGINS DEMO_PAGE
   LOG_FORMAT LOG_LEVEL METRICS_ADDR SHUTDOWN_TIMEOUT TLS_CERT_FILE TLS_KEY_FILE
 `
 

@@ -57,6 +57,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		return err
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if corsAllowsAll(cfg.CORSOrigins) {
+		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
+	}
 	store := newUserStore(users)
 	auth, err := newBcryptAuth(store)
 	if err != nil {
@@ -228,11 +231,14 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 		TTL:                     time.Hour,
 		MaxTTL:                  maxTokenTTL,
 		ListenAddr:              net.JoinHostPort("127.0.0.1", port),
+		DemoPage:                true,
 		Dev:                     true,
 	}
 	cfg.DefaultGrants = cfg.EnabledGrants
 	s := &settings{lookup: lookup}
 	s.operation(cfg)
+	// A front end on its own dev server (another port) needs CORS here too.
+	cfg.CORSOrigins = s.origins("CORS_ALLOWED_ORIGINS")
 	if err := s.err(); err != nil {
 		return nil, nil, "", err
 	}
@@ -257,6 +263,8 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 		"",
 		"Demo user: " + devUser,
 		"Password:  " + password + "   (random, shown only now)",
+		"",
+		"Demo page:  http://127.0.0.1:" + port + "/",
 		"",
 		"Try:  http POST :" + port + "/token username=" + devUser + " password=" + password,
 		"  or  curl -s -u " + devUser + ":" + password + " -X POST http://127.0.0.1:" + port + "/token",

@@ -16,6 +16,7 @@ func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator
 	addRoutes(mux, log, cfg, minter, auth, users, m, now)
 	var h http.Handler = mux
 	h = secureHeaders(h)
+	h = allowCORS(cfg.CORSOrigins)(h)
 	h = recoverPanics(log)(h)
 	h = observe(log, m, routeOf(mux))(h)
 	return h
@@ -29,6 +30,9 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter
 	mux.Handle("/readyz", handleReadyz(log, users))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
+	}
+	if cfg.DemoPage {
+		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev))
 	}
 	mux.Handle("/", handleNotFound(log))
 }

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// chromiumPath is where Debian's chromium package installs the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts a headless Chromium for the test and stops it when the
+// test ends. Without Chromium the test skips, except in CI, where a missing
+// browser is a broken CI machine.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no browser at %s: install Debian's chromium package (.ci/run does)", chromiumPath)
+		}
+		t.Skipf("no browser at %s: install Debian's chromium package (apt-get install chromium) to run the browser tests", chromiumPath)
+	}
+	// Made first, so it is removed after the browser has exited.
+	profile := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox, // the tests may run as root, where Chromium's sandbox refuses to start
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(900, 1100),
+		// Keep the browser off the network but for the pages under test.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+	)
+	// The browser lives no longer than this, whatever happens in the test.
+	life, endLife := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(endLife)
+	allocCtx, stopAlloc := chromedp.NewExecAllocator(life, opts...)
+	t.Cleanup(stopAlloc)
+	browser, stopBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(stopBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return browser
+}
+
+// newTab opens a tab; every action in it fails after a minute.
+func newTab(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	tab, closeTab := chromedp.NewContext(browser)
+	t.Cleanup(closeTab)
+	// chromedp ties a tab to the context of its first action: open it
+	// without a deadline, then give the actions one.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(tab, time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// appPage is a browser app on another origin than tokend: it asks tokend
+// for a token as its query string says, and writes the outcome into the
+// page, where a failed fetch shows as the error's name (TypeError is how a
+// browser reports a response that CORS does not let the page read).
+const appPage = `<!doctype html>
+<title>app</title>
+<pre id="result">pending</pre>
+<script>
+const q = new URLSearchParams(location.search);
+const out = document.getElementById('result');
+(async () => {
+  const init = { method: 'POST' };
+  switch (q.get('send')) {
+  case 'json':
+    init.headers = { 'Content-Type': 'application/json' };
+    init.body = JSON.stringify({ username: q.get('user'), password: q.get('pass') });
+    break;
+  case 'form': // a "simple" request: no preflight, the browser only hides the answer
+    init.body = new URLSearchParams({ username: q.get('user'), password: q.get('pass') });
+    break;
+  case 'basic':
+    init.headers = { 'Authorization': 'Basic ' + btoa(q.get('user') + ':' + q.get('pass')) };
+    break;
+  }
+  try {
+    const resp = await fetch(q.get('tokend') + '/token', init);
+    const body = await resp.json();
+    out.textContent = resp.status + ' ' + (resp.ok ? body.identity : body.detail);
+  } catch (e) {
+    out.textContent = e.name;
+    out.title = e.message;
+  }
+  out.dataset.done = 'yes';
+})();
+</script>`
+
+// serveApp serves appPage from a new origin, http://127.0.0.1:PORT.
+func serveApp(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(appPage))
+	}))
+	srv.Config.ReadHeaderTimeout = 5 * time.Second
+	srv.Config.WriteTimeout = 10 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestBrowserCORS: in a real Chromium, a page from an allowed origin gets
+// a token from tokend, and the browser blocks a page from any other origin.
+func TestBrowserCORS(t *testing.T) {
+	browser := newBrowser(t)
+	allowedApp, otherApp := serveApp(t), serveApp(t)
+
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
+	users := filepath.Join(dir, "users.htpasswd")
+	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	addr := freeAddr(t)
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
+		"TWILIO_ACCOUNT_SID":    testAccountSID,
+		"TWILIO_API_KEY_SID":    testAPIKeySID,
+		"TWILIO_API_KEY_SECRET": testSecret,
+		"USERS_FILE":            users,
+		"LISTEN_ADDR":           addr,
+		"CORS_ALLOWED_ORIGINS":  "https://app.example.com, " + allowedApp,
+	}, &stdout, &stderr)
+	tokend := "http://" + addr
+	waitReady(t, tokend, errc)
+
+	const unauthorized = "401 the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth"
+	tests := []struct {
+		name, app, send, pass, want string
+	}{
+		{"allowed origin, JSON body (preflighted)", allowedApp, "json", "s3cret pass", "200 alice"},
+		{"allowed origin, Basic auth (preflighted)", allowedApp, "basic", "s3cret pass", "200 alice"},
+		{"allowed origin, form body (no preflight)", allowedApp, "form", "s3cret pass", "200 alice"},
+		{"allowed origin reads the problem of a wrong password", allowedApp, "json", "wrong", unauthorized},
+		{"other origin: the preflight fails", otherApp, "json", "s3cret pass", "TypeError"},
+		{"other origin: the answer is hidden", otherApp, "form", "s3cret pass", "TypeError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := newTab(t, browser)
+			q := url.Values{"tokend": {tokend}, "send": {tt.send}, "user": {"alice"}, "pass": {tt.pass}}
+			err := chromedp.Do(ctx,
+				chromedp.Navigate(tt.app+"/?"+q.Encode()),
+				chromedp.WaitReady(chromedp.CSS(`#result[data-done]`)),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, detail := text(t, ctx, "#result"), eval[string](t, ctx, `document.getElementById('result').title`)
+			if got != tt.want {
+				t.Errorf("the page shows %q (%s), want %q", got, detail, tt.want)
+			}
+		})
+	}
+}
+
+// TestBrowserDemoPage walks the demo page as a new user does after
+// `make run`: a wrong password, a login that shows the decoded token, and
+// a short-lived token that the page renews before it expires.
+func TestBrowserDemoPage(t *testing.T) {
+	browser := newBrowser(t)
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--dev", "--env-file", filepath.Join(t.TempDir(), ".env")},
+		map[string]string{"LISTEN_ADDR": ":" + port}, &stdout, &stderr)
+	base := "http://127.0.0.1:" + port
+	waitReady(t, base, errc)
+	m := regexp.MustCompile(`Password:  (\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no password in the banner:\n%s", stdout.String())
+	}
+	password := m[1]
+	ctx := newTab(t, browser)
+
+	steps(t, ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#login`)),
+	)
+	if banner := text(t, ctx, "#dev-banner"); !strings.Contains(banner, "FAKE credentials") {
+		t.Errorf("dev banner = %q", banner)
+	}
+	// The inline style applies only if its CSP hash matches.
+	if color := eval[string](t, ctx, `getComputedStyle(document.getElementById('dev-banner')).backgroundColor`); color != "rgb(255, 241, 194)" {
+		t.Errorf("the banner's background is %q: the page's style did not apply", color)
+	}
+
+	steps(t, ctx,
+		chromedp.SendKeys(chromedp.CSS(`#username`), "demo"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "wrong"),
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)),
+	)
+	if got := text(t, ctx, "#error"); got != errBadCredentials.Message {
+		t.Errorf("a wrong password shows %q, want %q", got, errBadCredentials.Message)
+	}
+
+	eval[string](t, ctx, `document.getElementById('password').value = ''`)
+	steps(t, ctx,
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#session`)),
+	)
+	if got := text(t, ctx, "#identity"); got != "demo" {
+		t.Errorf("identity = %q", got)
+	}
+	if got := canonicalJSON(t, text(t, ctx, "#header")); got != `{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}` {
+		t.Errorf("header = %s", got)
+	}
+	const devGrants = `{"chat":{"service_sid":"ISdeadbeefdeadbeefdeadbeefdeadbee1"},"data_sync":{"service_sid":"ISdeadbeefdeadbeefdeadbeefdeadbee2"},"identity":"demo","video":{},"voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"APdeadbeefdeadbeefdeadbeefdeadbeef"}}}`
+	if got := canonicalJSON(t, text(t, ctx, "#grants-json")); got != devGrants {
+		t.Errorf("grants = %s\nwant     %s", got, devGrants)
+	}
+	if claims := text(t, ctx, "#claims"); claimTimes(t, claims).Exp-claimTimes(t, claims).Iat != 3600 {
+		t.Errorf("claims = %s: want the development TTL, 3600 s", claims)
+	}
+	if countdown := text(t, ctx, "#countdown"); !regexp.MustCompile(`^(59|60):[0-5][0-9]$`).MatchString(countdown) {
+		t.Errorf("countdown = %q, want about an hour", countdown)
+	}
+	if path := os.Getenv("TOKEND_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A ten-second token: the page hears tokenWillExpire and renews the
+	// token with updateToken. When the renewal lands depends on how busy
+	// the machine is, so the test checks that it happens and what it
+	// returns, not that it beats the clock.
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#logout`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login`)),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.SendKeys(chromedp.CSS(`#ttl`), "10"),
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#session`)),
+	)
+	claims := text(t, ctx, "#claims")
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('refreshes').textContent === '1'`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the token was not renewed: %v (events: %s)", err, text(t, ctx, "#events"))
+	}
+	renewedClaims, events := text(t, ctx, "#claims"), text(t, ctx, "#events")
+	first, renewed := claimTimes(t, claims), claimTimes(t, renewedClaims)
+	if first.Exp-first.Iat != 10 || renewed.Exp-renewed.Iat != 10 || renewed.Iat <= first.Iat {
+		t.Errorf("first token %s, renewed %s: want a second, later 10-second token", claims, renewedClaims)
+	}
+	for _, want := range []string{"logged in as demo", "tokenWillExpire: fetching a new token", "updateToken: renewed, identity demo"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("events lack %q:\n%s", want, events)
+		}
+	}
+	if strings.Index(events, "tokenWillExpire") > strings.Index(events, "updateToken") || !eval[bool](t, ctx, `document.getElementById('refresh-error').hidden`) {
+		t.Errorf("the renewal did not follow tokenWillExpire, or failed (%s):\n%s", eval[string](t, ctx, `document.getElementById('refresh-error').textContent`), events)
+	}
+}
+
+// steps runs actions in the tab and stops the test at the first failure.
+func steps(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// text is the visible text of the element that selector finds.
+func text(t *testing.T, ctx context.Context, selector string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(selector)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", selector, err)
+	}
+	return s
+}
+
+// eval is the value of a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// canonicalJSON re-encodes s with sorted keys and no spaces.
+func canonicalJSON(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("%q is not JSON: %v", s, err)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+type times struct{ Iat, Exp int64 }
+
+func claimTimes(t *testing.T, s string) times {
+	t.Helper()
+	var c times
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		t.Fatalf("claims %q: %v", s, err)
+	}
+	return c
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCORSOriginsSetting checks how CORS_ALLOWED_ORIGINS is read: exact
+// origins in the browser's spelling, "*" only alone, and every malformed
+// entry named with its fix.
+func TestCORSOriginsSetting(t *testing.T) {
+	tests := []struct {
+		raw          string
+		want         []string
+		wantProblems []string
+	}{
+		{raw: "", want: nil},
+		{raw: "https://app.example.com", want: []string{"https://app.example.com"}},
+		{raw: " https://app.example.com , http://localhost:5173,,https://App.Example.com ",
+			want: []string{"https://app.example.com", "http://localhost:5173"}},
+		{raw: "http://127.0.0.1:8081,http://[::1]:3000,https://xn--rsum-bpad.example",
+			want: []string{"http://127.0.0.1:8081", "http://[::1]:3000", "https://xn--rsum-bpad.example"}},
+		{raw: "*", want: []string{"*"}},
+		{raw: "null", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "null" is never allowed: sandboxed iframes, file: pages and redirected requests all send the null origin`}},
+		{raw: "*,https://app.example.com", want: []string{"*", "https://app.example.com"},
+			wantProblems: []string{`CORS_ALLOWED_ORIGINS is "*,https://app.example.com": * allows every origin, so list it alone or not at all`}},
+		{raw: "https://app.example.com/", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://app.example.com/" has a path (/): an origin is scheme://host[:port], such as https://app.example.com; drop it`}},
+		{raw: "https://app.example.com/login", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://app.example.com/login" has a path (/login): an origin is scheme://host[:port], such as https://app.example.com; drop it`}},
+		{raw: "app.example.com", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "app.example.com" is not an origin: an origin is scheme://host[:port], such as https://app.example.com`}},
+		{raw: "localhost:3000", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "localhost:3000" is not an origin: an origin is scheme://host[:port], such as https://app.example.com`}},
+		{raw: "https://*.example.com", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://*.example.com" has a wildcard: list each origin exactly, or use * alone to allow every origin`}},
+		{raw: "ftp://files.example.com", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "ftp://files.example.com" has the scheme ftp: browser pages have http or https origins`}},
+		{raw: "https://app.example.com:443", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://app.example.com:443" has the default port 443, which browsers leave out of the Origin header: write https://app.example.com`}},
+		{raw: "http://[::1]:80", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "http://[::1]:80" has the default port 80, which browsers leave out of the Origin header: write http://[::1]`}},
+		{raw: "http://localhost:70000", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "http://localhost:70000" has the port 70000: use 1 to 65535`}},
+		{raw: "http://localhost:", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "http://localhost:" has an empty port: an origin is scheme://host[:port], such as https://app.example.com`}},
+		{raw: "https://user@app.example.com", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://user@app.example.com" has a user name: an origin is scheme://host[:port], such as https://app.example.com`}},
+		{raw: "https://app.example.com?x=1", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://app.example.com?x=1" has a query or fragment: an origin is scheme://host[:port], such as https://app.example.com`}},
+		{raw: "https://app.example.com#", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://app.example.com#" has a query or fragment: an origin is scheme://host[:port], such as https://app.example.com`}},
+		{raw: "https://résumé.example", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://résumé.example" has a malformed host name "résumé.example": use letters, digits, - and . (xn-- punycode for other letters)`}},
+		{raw: "https://app..example.com", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "https://app..example.com" has a malformed host name "app..example.com": use letters, digits, - and . (xn-- punycode for other letters)`}},
+		{raw: "http://[0:0::1]:3000", wantProblems: []string{`CORS_ALLOWED_ORIGINS: "http://[0:0::1]:3000" writes its IPv6 address differently from browsers: use [::1]`}},
+		{raw: "https://ok.example.com,https://bad.example.com/,null", want: []string{"https://ok.example.com"},
+			wantProblems: []string{
+				`CORS_ALLOWED_ORIGINS: "https://bad.example.com/" has a path (/): an origin is scheme://host[:port], such as https://app.example.com; drop it`,
+				`CORS_ALLOWED_ORIGINS: "null" is never allowed: sandboxed iframes, file: pages and redirected requests all send the null origin`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			s := &settings{lookup: mapEnv(map[string]string{"CORS_ALLOWED_ORIGINS": tt.raw})}
+			got := s.origins("CORS_ALLOWED_ORIGINS")
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("origins = %q, want %q", got, tt.want)
+			}
+			if !reflect.DeepEqual(s.problems, tt.wantProblems) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(s.problems, "\n"), strings.Join(tt.wantProblems, "\n"))
+			}
+		})
+	}
+}
+
+// TestRunRefusesMalformedOrigin: a bad origin stops start-up, named in the
+// one message that lists every problem.
+func TestRunRefusesMalformedOrigin(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"tokend", "serve", "--env-file", filepath.Join(dir, ".env")},
+		{"tokend", "serve", "--dev", "--env-file", filepath.Join(dir, ".env")},
+	} {
+		var stdout, stderr syncBuffer
+		err := run(t.Context(), args, mapEnv(map[string]string{
+			"TWILIO_ACCOUNT_SID":    testAccountSID,
+			"TWILIO_API_KEY_SID":    testAPIKeySID,
+			"TWILIO_API_KEY_SECRET": testSecret,
+			"USERS_FILE":            filepath.Join(dir, "users"),
+			"CORS_ALLOWED_ORIGINS":  "https://app.example.com/",
+		}), strings.NewReader(""), &stdout, &stderr)
+		const want = `  - CORS_ALLOWED_ORIGINS: "https://app.example.com/" has a path (/): an origin is scheme://host[:port], such as https://app.example.com; drop it`
+		if err == nil || !strings.Contains(err.Error()+"\n", want+"\n") {
+			t.Errorf("%s: err = %v\nwant a line %s", args[2:], err, want)
+		}
+	}
+}
+
+// TestRunWarnsAboutAnyOrigin: * is allowed, but start-up says what it means.
+func TestRunWarnsAboutAnyOrigin(t *testing.T) {
+	addr := freeAddr(t)
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--dev", "--env-file", filepath.Join(t.TempDir(), ".env")},
+		map[string]string{"LISTEN_ADDR": addr, "CORS_ALLOWED_ORIGINS": "*"}, &stdout, &stderr)
+	waitReady(t, "http://"+addr, errc)
+	const want = `level=WARN msg="CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead"`
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, stderr.String())
+	}
+}
+
+func newCORSTestServer(t *testing.T, origins []string) http.Handler {
+	t.Helper()
+	store := testUsers(t, map[string]string{"alice": "correct horse"})
+	auth, err := newBcryptAuth(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.CORSOrigins = origins
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, store, newMetrics(), func() time.Time { return specTime })
+}
+
+// TestCORSHeaders checks the CORS headers of every kind of answer: the
+// headers named in want must have exactly those values ("" for absent).
+func TestCORSHeaders(t *testing.T) {
+	const (
+		app   = "https://app.example.com"
+		other = "https://other.example.com"
+		login = `{"username":"alice","password":"correct horse"}`
+		wrong = `{"username":"alice","password":"wrong"}`
+	)
+	preflightVary := "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+	noCORS := map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Methods": "", "Access-Control-Allow-Headers": "", "Access-Control-Max-Age": ""}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	allowedPreflight := map[string]string{
+		"Access-Control-Allow-Origin":  app,
+		"Access-Control-Allow-Methods": "POST",
+		"Access-Control-Allow-Headers": "authorization,content-type",
+		"Access-Control-Max-Age":       "7200",
+		"Allow":                        "OPTIONS, POST",
+		"Vary":                         preflightVary,
+	}
+	tests := []struct {
+		name             string
+		origins          []string
+		method, path     string
+		origin           string
+		acrm, acrh       string
+		body             string
+		wantStatus       int
+		want             map[string]string
+		wantBodyContains string
+	}{
+		{name: "preflight from an allowed origin", origins: []string{other, app}, method: "OPTIONS", origin: app, acrm: "POST", acrh: "authorization,content-type",
+			wantStatus: 204, want: allowedPreflight},
+		{name: "preflight asking for one header", origins: []string{app}, method: "OPTIONS", origin: app, acrm: "POST", acrh: "content-type",
+			wantStatus: 204, want: with(allowedPreflight, "Access-Control-Allow-Headers", "content-type")},
+		{name: "preflight from another origin", origins: []string{app}, method: "OPTIONS", origin: other, acrm: "POST", acrh: "content-type",
+			wantStatus: 204, want: with(noCORS, "Vary", preflightVary, "Allow", "OPTIONS, POST")},
+		{name: "preflight for PUT", origins: []string{app}, method: "OPTIONS", origin: app, acrm: "PUT",
+			wantStatus: 204, want: with(noCORS, "Vary", preflightVary)},
+		{name: "preflight for another header", origins: []string{app}, method: "OPTIONS", origin: app, acrm: "POST", acrh: "content-type,x-api-key",
+			wantStatus: 204, want: with(noCORS, "Vary", preflightVary)},
+		{name: "preflight from the null origin with *", origins: []string{"*"}, method: "OPTIONS", origin: "null", acrm: "POST", acrh: "content-type",
+			wantStatus: 204, want: with(noCORS, "Vary", preflightVary)},
+		{name: "preflight from any origin with *", origins: []string{"*"}, method: "OPTIONS", origin: other, acrm: "POST", acrh: "content-type",
+			wantStatus: 204, want: with(allowedPreflight, "Access-Control-Allow-Origin", "*", "Access-Control-Allow-Headers", "content-type")},
+		{name: "preflight to another path fails", origins: []string{app}, method: "OPTIONS", path: "/tokens", origin: app, acrm: "POST",
+			wantStatus: 404, wantBodyContains: `"status":404`},
+		{name: "token for an allowed origin", origins: []string{app}, method: "POST", origin: app, body: login,
+			wantStatus: 200, want: map[string]string{"Access-Control-Allow-Origin": app, "Vary": "Origin"}, wantBodyContains: `"identity":"alice"`},
+		{name: "wrong password: the page can read the problem", origins: []string{app}, method: "POST", origin: app, body: wrong,
+			wantStatus: 401, want: map[string]string{"Access-Control-Allow-Origin": app, "Vary": "Origin", "WWW-Authenticate": `Basic realm="tokend"`}, wantBodyContains: `"detail":"the username or password is wrong`},
+		{name: "GET /token: the page can read the 405", origins: []string{app}, method: "GET", origin: app,
+			wantStatus: 405, want: map[string]string{"Access-Control-Allow-Origin": app, "Vary": "Origin", "Allow": "OPTIONS, POST"}},
+		{name: "plain OPTIONS", origins: []string{app}, method: "OPTIONS",
+			wantStatus: 204, want: with(noCORS, "Allow", "OPTIONS, POST", "Vary", "Origin")},
+		{name: "token for another origin: answered, but not readable", origins: []string{app}, method: "POST", origin: other, body: login,
+			wantStatus: 200, want: with(noCORS, "Vary", "Origin")},
+		{name: "null origin with *", origins: []string{"*"}, method: "POST", origin: "null", body: login,
+			wantStatus: 200, want: with(noCORS, "Vary", "Origin")},
+		{name: "any origin with *", origins: []string{"*"}, method: "POST", origin: other, body: login,
+			wantStatus: 200, want: map[string]string{"Access-Control-Allow-Origin": "*", "Vary": "Origin"}},
+		{name: "no Origin: still Vary", origins: []string{app}, method: "GET", path: "/healthz",
+			wantStatus: 200, want: with(noCORS, "Vary", "Origin")},
+		{name: "404 for an allowed origin", origins: []string{app}, method: "GET", path: "/nope", origin: app,
+			wantStatus: 404, want: map[string]string{"Access-Control-Allow-Origin": app, "Vary": "Origin"}},
+		{name: "CORS off: no CORS headers", method: "POST", origin: app, body: login,
+			wantStatus: 200, want: with(noCORS, "Vary", "Origin")},
+		{name: "CORS off: OPTIONS is not allowed", method: "OPTIONS", origin: app, acrm: "POST",
+			wantStatus: 405, want: with(noCORS, "Vary", preflightVary, "Allow", "POST")},
+		{name: "CORS off: 405 names POST only", method: "GET",
+			wantStatus: 405, want: with(noCORS, "Vary", "Origin", "Allow", "POST")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newCORSTestServer(t, tt.origins)
+			path := tt.path
+			if path == "" {
+				path = "/token"
+			}
+			req := httptest.NewRequest(tt.method, path, strings.NewReader(tt.body))
+			if tt.body != "" {
+				req.Header.Set("Content-Type", jsonCT)
+			}
+			for k, v := range map[string]string{"Origin": tt.origin, "Access-Control-Request-Method": tt.acrm, "Access-Control-Request-Headers": tt.acrh} {
+				if v != "" {
+					req.Header.Set(k, v)
+				}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d: %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			for k, v := range tt.want {
+				if got := strings.Join(rec.Header().Values(k), " | "); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if got := rec.Header().Values("Access-Control-Allow-Credentials"); got != nil {
+				t.Errorf("Access-Control-Allow-Credentials = %q: credentials travel in the body, never in cookies", got)
+			}
+			if !strings.Contains(rec.Body.String(), tt.wantBodyContains) {
+				t.Errorf("body = %s, want it to contain %s", rec.Body, tt.wantBodyContains)
+			}
+		})
+	}
+}
