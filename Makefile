@@ -19,5 +19,9 @@ vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
+# Every benchmark, with allocations; compare figures as ratios within one run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
 clean:
 	rm -f tokend
