@@ -119,7 +119,7 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
 			return
 		}
-		token, claims, err := minter.Mint(now(), plan.ttl, buildGrants(cfg, plan.grants, username, plan.opt))
+		token, claims, err := plan.mint(cfg, minter, now(), username)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -288,6 +288,13 @@ func credentials(r *http.Request, req tokenRequest) (username, password string, 
 		return "", "", invalidFields(map[string]string{"password": fmt.Sprintf("is longer than %d bytes, which bcrypt cannot check", maxPasswordBytes)})
 	}
 	return username, password, nil
+}
+
+// mint signs the token the plan describes for identity, which the caller
+// has checked with checkIdentity. POST /token and `tokend mint` both end
+// here, so the command line mints exactly what the server would.
+func (p tokenPlan) mint(cfg *Config, minter *Minter, now time.Time, identity string) (string, Claims, error) {
+	return minter.Mint(now, p.ttl, buildGrants(cfg, p.grants, identity, p.opt))
 }
 
 // planToken validates the request's optional fields against the

@@ -19,6 +19,7 @@ type serveOptions struct {
 	dev      bool
 	envFile  string
 	envFound bool
+	now      func() time.Time
 }
 
 // serve loads the configuration and users, then serves until ctx is done.
@@ -33,10 +34,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		cfg, users, err = devSetup(lookup, stdout)
 	} else {
 		cfg, users, err = loadAll(lookup)
-		var cerr *ConfigError
-		if errors.As(err, &cerr) && !opt.envFound {
-			cerr.Problems = append(cerr.Problems, fmt.Sprintf("no %s file was found: copy .env.example to .env and fill it in, or try development mode with `tokend serve --dev` (what `make run` starts on a fresh clone)", opt.envFile))
-		}
+		err = withEnvFileHint(err, opt.envFile, opt.envFound)
 	}
 	if err != nil {
 		return err
@@ -47,7 +45,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		return err
 	}
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
-	handler := NewServer(log, cfg, minter, auth, time.Now)
+	handler := NewServer(log, cfg, minter, auth, opt.now)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
