@@ -35,7 +35,7 @@ claims:
 `
 
 // mintVideo mints, at specTime, alice's token for "My Room", valid 10 minutes.
-func mintVideo(t *testing.T) string {
+func mintVideo(t testing.TB) string {
 	t.Helper()
 	token, _, err := NewMinter(testAccountSID, testAPIKeySID, testSecret, "").
 		Mint(specTime, 10*time.Minute, Grants{Identity: "alice", Video: &VideoGrant{Room: "My Room"}})
@@ -307,4 +307,26 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// FuzzDecode: decode answers any input with output or a message, never a
+// panic, and never prints the secret; it succeeds only for a token the
+// secret signed.
+func FuzzDecode(f *testing.F) {
+	f.Add(mintVideo(f))
+	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Add("a.b.c")
+	f.Add("..")
+	f.Add("e30.bnVsbA.")
+	f.Add("e30.eyJleHAiOiIxIn0.x")
+	noEnv := filepath.Join(f.TempDir(), "absent.env")
+	f.Fuzz(func(t *testing.T, token string) {
+		stdout, stderr, err := runTokend(t, cmdEnv(), specTime, token, "decode", "--env-file", noEnv)
+		if strings.Contains(stdout+stderr+errString(err), testSecret) {
+			t.Fatal("the secret was printed")
+		}
+		if err == nil && verifySignature(strings.TrimSpace(token), testSecret) != nil {
+			t.Fatalf("decode accepted a token the secret did not sign: %q", token)
+		}
+	})
 }

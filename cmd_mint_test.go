@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -128,6 +129,7 @@ func TestMintCommandRefuses(t *testing.T) {
 			"--voice-param: needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"},
 		{"empty voice param name", cmdEnv(), []string{"--identity", "alice", "--grant", "voice", "--voice-param", "=b"},
 			"--voice-param: has an empty parameter name"},
+		{"identity not UTF-8", cmdEnv(), []string{"--identity", "al\xe9"}, "--identity: is not valid UTF-8"},
 		{"room too long", cmdEnv(), []string{"--identity", "alice", "--room", strings.Repeat("r", 129)},
 			"--room: is 129 characters; Twilio Video allows at most 128"},
 		{"bad configuration, and no users file is asked for", map[string]string{"TWILIO_ACCOUNT_SID": testAccountSID, "TWILIO_API_KEY_SID": "SK123", "USERS_FILE": filepath.Join(dir, "nobody")},
@@ -196,4 +198,68 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzMintDecode: whatever mint accepts, decode reads back as the very
+// claims that were signed, with the header for the region and a signature
+// golang-jwt verifies; whatever mint refuses is a field problem.
+func FuzzMintDecode(f *testing.F) {
+	f.Add("alice", "video", "My Room", "600", "", "", false)
+	f.Add("alice", "", "", "", "", "", true)
+	f.Add("bob_1", "voice,sync", "", "86400", "queue", "support", true)
+	f.Add("bob smith", "chat", "", "1", "", "", false)
+	f.Add("élodie", "conversations,video", "Salle <1> & \u2028", "60", "", "", false)
+	f.Add("alice", "voice", "", "", "a\"b", "\\u0000", false)
+	f.Add("", "rtc", "R", "0", "", "x", false)
+	cfg := testConfig()
+	cfg.ChatServiceSID = "IS00000000000000000000000000000003"
+	cfg.PushCredentialSID = "CR00000000000000000000000000000001"
+	cfg.EnabledGrants |= grantBit(grantChat)
+	cfg.MaxTTL = maxTokenTTL
+	minters := map[bool]*Minter{
+		false: NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""),
+		true:  NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, "ie1"),
+	}
+	headers := map[bool]string{
+		false: `{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}`,
+		true:  `{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1","twr":"ie1"}`,
+	}
+	f.Fuzz(func(t *testing.T, identity, grants, room, ttl, paramName, paramValue string, region bool) {
+		req := tokenRequest{TTL: flexString(ttl), Room: room}
+		if grants != "" {
+			req.Grants = strings.Split(grants, ",")
+		}
+		if paramName != "" || paramValue != "" {
+			req.VoiceParams = map[string]string{paramName: paramValue}
+		}
+		token, claims, err := mintFor(cfg, minters[region], specTime, identity, req)
+		if err != nil {
+			if e, ok := err.(*Error); !ok || e.Code != EINVALID || len(e.Params) == 0 {
+				t.Fatalf("refusal %#v is not a field problem", err)
+			}
+			return
+		}
+		parts, err := splitToken(token)
+		if err != nil {
+			t.Fatalf("decode refuses a minted token: %v", err)
+		}
+		got, err := parts.accessClaims()
+		if err != nil {
+			t.Fatalf("decode refuses minted claims: %v", err)
+		}
+		// Empty voice params are left out of the token, so read back as none.
+		if v := claims.Grants.Voice; v != nil && v.Outgoing != nil && len(v.Outgoing.Params) == 0 {
+			v.Outgoing.Params = nil
+		}
+		if !reflect.DeepEqual(got, claims) {
+			t.Fatalf("decoded claims differ from those minted:\n got  %+v\n want %+v", got, claims)
+		}
+		if string(parts.header) != headers[region] {
+			t.Fatalf("header %s, want %s", parts.header, headers[region])
+		}
+		if err := verifySignature(token, testSecret); err != nil {
+			t.Fatalf("golang-jwt does not verify a minted token: %v", err)
+		}
+		writeTimes(io.Discard, parts, got, specTime)
+	})
 }

@@ -326,6 +326,9 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 	}
 	if req.Room != "" {
 		switch n := utf8.RuneCountInString(req.Room); {
+		case !utf8.ValidString(req.Room):
+			// A form can send any bytes; JSON would turn them into U+FFFD.
+			problems["room"] = "is not valid UTF-8"
 		case !plan.grants.has(grantVideo):
 			problems["room"] = "is for the video grant, which this token does not carry"
 		case n > maxIdentityVideo:
@@ -339,9 +342,12 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 		case cfg.TwiMLAppSID == "":
 			problems["voice_params"] = "needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"
 		}
-		for name := range req.VoiceParams {
-			if name == "" {
+		for name, value := range req.VoiceParams {
+			switch {
+			case name == "":
 				problems["voice_params"] = "has an empty parameter name"
+			case !utf8.ValidString(name) || !utf8.ValidString(value):
+				problems["voice_params"] = "has a parameter that is not valid UTF-8"
 			}
 		}
 	}

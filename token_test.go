@@ -320,6 +320,7 @@ func TestCheckIdentity(t *testing.T) {
 		{strings.Repeat("é", 256), chat, ""},
 		{strings.Repeat("a", 257), chat, "is 257 characters; Twilio allows at most 256"},
 		{"", chat, "must not be empty"},
+		{"alice\xff", video, "is not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		if got := checkIdentity(tt.identity, tt.set); got != tt.want {
