@@ -48,6 +48,8 @@ func FuzzTokenRequest(f *testing.F) {
 			checkClientError(t, err)
 			return
 		}
+		// The handler stops at a refused login; the fuzzer goes on, so
+		// that planToken sees every decoded request.
 		username, _, err := credentials(r, req)
 		if err != nil {
 			checkClientError(t, err)
