@@ -24,5 +24,19 @@ vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
+# Every benchmark, with allocations; compare figures as ratios within one run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# Each fuzz target in turn, FUZZTIME each (go test -fuzz takes one target
+# at a time). An input that fails is saved under testdata/fuzz/, and every
+# `go test` reruns it from then on: fix the bug, then commit the input.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for f in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
+	  echo "== $$f for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) .; \
+	done
+
 clean:
 	rm -f tokend

@@ -308,3 +308,14 @@ func (s *settings) err() error {
 	}
 	return &ConfigError{Problems: s.problems}
 }
+
+// withEnvFileHint adds to a configuration error that the env file was not
+// found, the usual cause on a fresh clone. Start-up, `tokend check` and
+// `tokend mint` all say it, in the same words.
+func withEnvFileHint(err error, envFile string, found bool) error {
+	var cerr *ConfigError
+	if errors.As(err, &cerr) && !found {
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("no %s file was found: copy .env.example to .env and fill it in, or try development mode with `tokend serve --dev` (what `make run` starts on a fresh clone)", envFile))
+	}
+	return err
+}

@@ -82,7 +82,7 @@ func TestRunRefusesMalformedOrigin(t *testing.T) {
 			"TWILIO_API_KEY_SECRET": testSecret,
 			"USERS_FILE":            filepath.Join(dir, "users"),
 			"CORS_ALLOWED_ORIGINS":  "https://app.example.com/",
-		}), strings.NewReader(""), &stdout, &stderr)
+		}), time.Now, strings.NewReader(""), &stdout, &stderr)
 		const want = `  - CORS_ALLOWED_ORIGINS: "https://app.example.com/" has a path (/): an origin is scheme://host[:port], such as https://app.example.com; drop it`
 		if err == nil || !strings.Contains(err.Error()+"\n", want+"\n") {
 			t.Errorf("%s: err = %v\nwant a line %s", args[2:], err, want)

@@ -175,6 +175,9 @@ func checkIdentity(identity string, set grantSet) string {
 	switch {
 	case n == 0:
 		return "must not be empty"
+	case !utf8.ValidString(identity):
+		// JSON would carry it as U+FFFD: a token for another identity.
+		return "is not valid UTF-8"
 	case n > maxIdentityAny:
 		return fmt.Sprintf("is %d characters; Twilio allows at most %d", n, maxIdentityAny)
 	case set.has(grantVideo) && n > maxIdentityVideo:

@@ -130,7 +130,7 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
 			return
 		}
-		token, claims, err := minter.Mint(now(), plan.ttl, buildGrants(cfg, plan.grants, username, plan.opt))
+		token, claims, err := plan.mint(cfg, minter, now(), username)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -306,6 +306,13 @@ func credentials(r *http.Request, req tokenRequest) (username, password string, 
 	return username, password, nil
 }
 
+// mint signs the token the plan describes for identity, which the caller
+// has checked with checkIdentity. POST /token and `tokend mint` both end
+// here, so the command line mints exactly what the server would.
+func (p tokenPlan) mint(cfg *Config, minter *Minter, now time.Time, identity string) (string, Claims, error) {
+	return minter.Mint(now, p.ttl, buildGrants(cfg, p.grants, identity, p.opt))
+}
+
 // planToken validates the request's optional fields against the
 // configuration and returns what the token will carry.
 func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
@@ -335,6 +342,9 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 	}
 	if req.Room != "" {
 		switch n := utf8.RuneCountInString(req.Room); {
+		case !utf8.ValidString(req.Room):
+			// A form can send any bytes; JSON would turn them into U+FFFD.
+			problems["room"] = "is not valid UTF-8"
 		case !plan.grants.has(grantVideo):
 			problems["room"] = "is for the video grant, which this token does not carry"
 		case n > maxIdentityVideo:
@@ -348,9 +358,12 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 		case cfg.TwiMLAppSID == "":
 			problems["voice_params"] = "needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"
 		}
-		for name := range req.VoiceParams {
-			if name == "" {
+		for name, value := range req.VoiceParams {
+			switch {
+			case name == "":
 				problems["voice_params"] = "has an empty parameter name"
+			case !utf8.ValidString(name) || !utf8.ValidString(value):
+				problems["voice_params"] = "has a parameter that is not valid UTF-8"
 			}
 		}
 	}

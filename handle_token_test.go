@@ -244,6 +244,8 @@ func TestTokenErrors(t *testing.T) {
 			wantBody: invalid("username: sent more than once", "username", "sent more than once")},
 		{name: "malformed form", ct: formCT, body: `username=%zz`, wantStatus: 400,
 			wantBody: invalid(`the form body is malformed: invalid URL escape "%zz"`)},
+		{name: "form room not UTF-8", ct: formCT, body: `username=alice&password=correct+horse&room=Caf%E9&voice_params%5Bq%5D=%FF`, wantStatus: 400,
+			wantBody: invalid("room: is not valid UTF-8; voice_params: has a parameter that is not valid UTF-8", "room", "is not valid UTF-8", "voice_params", "has a parameter that is not valid UTF-8")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -18,7 +19,7 @@ func main() {
 	// The first signal starts a graceful shutdown; a second one ends
 	// tokend at once, for whoever will not wait for it.
 	context.AfterFunc(ctx, stop)
-	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args, os.Getenv, time.Now, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "tokend:", err)
 		}
@@ -36,14 +37,25 @@ Usage:
                               (--dev: development mode, fake credentials, the demo page
                               at GET /); SIGINT or SIGTERM stops it after the requests
                               in flight
+  tokend check                check the settings and the users file as start-up does;
+                              exit 1 with every problem listed
+  tokend mint --identity NAME [--grant G]... [--room ROOM] [--ttl SECONDS]
+              [--voice-param NAME=VALUE]...
+                              print a token signed with the configured API key, checked
+                              as POST /token checks a request; --grant repeats or takes
+                              a comma list (default TOKEN_GRANTS); no users file needed
+  tokend decode [TOKEN | -]   print a token's header and claims, its expiry, and whether
+                              its signature verifies with TWILIO_API_KEY_SECRET (exit 1
+                              when not); reads the token from stdin with - or no TOKEN
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
   tokend user list            list the users
+  tokend version              print the version and the commit it was built from
   tokend help                 show this help
 
-Every command takes --env-file FILE (default .env). Real environment variables
-win over the file. Settings (see .env.example and README.md):
+The commands that read settings take --env-file FILE (default .env). Real
+environment variables win over the file. Settings (see .env.example and README.md):
   TWILIO_ACCOUNT_SID TWILIO_API_KEY_SID TWILIO_API_KEY_SECRET      required
   TWILIO_TWIML_APP_SID TWILIO_VOICE_INCOMING TWILIO_PUSH_CREDENTIAL_SID
   TWILIO_CONVERSATIONS_SERVICE_SID TWILIO_CHAT_SERVICE_SID TWILIO_SYNC_SERVICE_SID
@@ -53,8 +65,8 @@ win over the file. Settings (see .env.example and README.md):
 `
 
 // run is tokend's whole program; main only connects it to the process, so
-// tests call it exactly as the shell does.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// tests call it exactly as the shell does, with their own clock.
+func run(ctx context.Context, args []string, getenv func(string) string, now func() time.Time, stdin io.Reader, stdout, stderr io.Writer) error {
 	args = args[1:]
 	cmd := "serve"
 	if len(args) > 0 && (len(args[0]) == 0 || args[0][0] != '-') {
@@ -72,9 +84,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err != nil {
 			return err
 		}
-		return serve(ctx, lookup, serveOptions{dev: *dev, envFile: *envFile, envFound: found}, stdout, stderr)
+		return serve(ctx, lookup, serveOptions{dev: *dev, envFile: *envFile, envFound: found, now: now}, stdout, stderr)
+	case "check":
+		return runCheck(args, getenv, stdout, stderr)
+	case "mint":
+		return runMint(args, getenv, now, stdout, stderr)
+	case "decode":
+		return runDecode(args, getenv, now, stdin, stdout, stderr)
 	case "user":
 		return runUser(args, getenv, stdin, stdout, stderr)
+	case "version":
+		return runVersion(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

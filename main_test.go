@@ -84,7 +84,7 @@ func startRun(t *testing.T, args []string, env map[string]string, stdout, stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, append([]string{"tokend"}, args...), mapEnv(env), strings.NewReader(""), stdout, stderr)
+		errc <- run(ctx, append([]string{"tokend"}, args...), mapEnv(env), time.Now, strings.NewReader(""), stdout, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -168,7 +168,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	var stdout, stderr syncBuffer
 	err := run(context.Background(), []string{"tokend", "serve", "--env-file", filepath.Join(dir, ".env")},
 		mapEnv(map[string]string{"TWILIO_API_KEY_SID": "ACdeadbeefdeadbeefdeadbeefdeadbeef", "USERS_FILE": filepath.Join(dir, "users")}),
-		strings.NewReader(""), &stdout, &stderr)
+		time.Now, strings.NewReader(""), &stdout, &stderr)
 	want := fmt.Sprintf(`invalid configuration:
   - TWILIO_ACCOUNT_SID is not set: the Account SID (AC followed by 32 hex digits)
   - TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits
@@ -222,14 +222,14 @@ func TestRunDevMode(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	var stdout, stderr syncBuffer
-	if err := run(context.Background(), []string{"tokend", "frobnicate"}, mapEnv(nil), strings.NewReader(""), &stdout, &stderr); err != errUsage {
+	if err := run(context.Background(), []string{"tokend", "frobnicate"}, mapEnv(nil), time.Now, strings.NewReader(""), &stdout, &stderr); err != errUsage {
 		t.Errorf("err = %v", err)
 	}
 	if !strings.HasPrefix(stderr.String(), `tokend: unknown command "frobnicate"`) {
 		t.Errorf("stderr = %s", stderr.String())
 	}
 	stdout, stderr = syncBuffer{}, syncBuffer{}
-	if err := run(context.Background(), []string{"tokend", "help"}, mapEnv(nil), strings.NewReader(""), &stdout, &stderr); err != nil || stdout.String() != usage {
+	if err := run(context.Background(), []string{"tokend", "help"}, mapEnv(nil), time.Now, strings.NewReader(""), &stdout, &stderr); err != nil || stdout.String() != usage {
 		t.Errorf("help: %v %q", err, stdout.String())
 	}
 }

@@ -21,6 +21,7 @@ type serveOptions struct {
 	dev      bool
 	envFile  string
 	envFound bool
+	now      func() time.Time
 }
 
 // Limits of every HTTP server tokend runs. A token request is a few
@@ -48,10 +49,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		cfg, users, banner, err = devSetup(lookup)
 	} else {
 		cfg, users, err = loadAll(lookup)
-		var cerr *ConfigError
-		if errors.As(err, &cerr) && !opt.envFound {
-			cerr.Problems = append(cerr.Problems, fmt.Sprintf("no %s file was found: copy .env.example to .env and fill it in, or try development mode with `tokend serve --dev` (what `make run` starts on a fresh clone)", opt.envFile))
-		}
+		err = withEnvFileHint(err, opt.envFile, opt.envFound)
 	}
 	if err != nil {
 		return err
@@ -67,7 +65,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	m := newMetrics()
-	handler := NewServer(log, cfg, minter, auth, store, m, time.Now)
+	handler := NewServer(log, cfg, minter, auth, store, m, opt.now)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {

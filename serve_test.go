@@ -433,7 +433,7 @@ func TestShutdownTimeout(t *testing.T) {
 	var stdout, stderr syncBuffer
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"tokend", "serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, mapEnv(env), strings.NewReader(""), &stdout, &stderr)
+		errc <- run(ctx, []string{"tokend", "serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, mapEnv(env), time.Now, strings.NewReader(""), &stdout, &stderr)
 	}()
 	waitReady(t, "http://"+env["LISTEN_ADDR"], errc)
 	held := holdRequest(t, env["LISTEN_ADDR"], `{"username":"alice","password":"alice password"}`)
