@@ -80,7 +80,9 @@ func startRun(t *testing.T, args []string, env map[string]string, stdout, stderr
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, append([]string{"tokend"}, args...), mapEnv(env), strings.NewReader(""), stdout, stderr) }()
+	go func() {
+		errc <- run(ctx, append([]string{"tokend"}, args...), mapEnv(env), strings.NewReader(""), stdout, stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
