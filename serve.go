@@ -9,7 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -41,11 +45,16 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return err
 	}
-	store := newUserStore(users)
-	auth, err := newBcryptAuth(store)
+	auth, err := newAuthStack(cfg, users, runtime.GOMAXPROCS(0), time.Now)
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the users file, as daemons do; the file is watched too.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
+	defer stopReloads()
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	handler := NewServer(log, cfg, minter, auth, time.Now)
 
@@ -148,6 +157,13 @@ func devSetup(lookup func(string) string, stdout io.Writer) (*Config, *Users, er
 		MaxTTL:                  maxTokenTTL,
 		ListenAddr:              net.JoinHostPort("127.0.0.1", port),
 		Dev:                     true,
+	}
+	// The limits, cache and reload settings apply as in real use; there
+	// is no users file to reload.
+	s := &settings{lookup: lookup}
+	s.guard(cfg)
+	if err := s.err(); err != nil {
+		return nil, nil, err
 	}
 	cfg.DefaultGrants = cfg.EnabledGrants
 	password := rand.Text()[:16]

@@ -12,16 +12,18 @@ import (
 // middleware every response goes through.
 func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, log, cfg, minter, auth, now)
+	limits := newLoginLimits(cfg.Limits, now)
+	addRoutes(mux, log, cfg, minter, limits.guard(auth), limits, now)
 	var h http.Handler = mux
+	h = withClientAddr(cfg.TrustedProxies)(h)
 	h = secureHeaders(h)
 	h = recoverPanics(log)(h)
 	return h
 }
 
 // addRoutes lists the whole API surface in one place.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) {
-	mux.Handle("/token", handleToken(log, cfg, minter, auth, now))
+func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, limits *loginLimits, now func() time.Time) {
+	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, auth, now)))
 	mux.Handle("/healthz", handleHealthz())
 	mux.Handle("/", handleNotFound(log))
 }
