@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ type Config struct {
 	TrustedProxies      []netip.Prefix
 	AuthCacheTTL        time.Duration
 	AuthCacheSize       int
+	BcryptSlots         int // 0: one fewer than the CPUs (bcryptSlots)
 	BcryptMaxWait       time.Duration
 	UsersReloadInterval time.Duration
 
@@ -306,6 +308,7 @@ func (s *settings) guard(c *Config) {
 	c.TrustedProxies = proxies
 	c.AuthCacheTTL = s.duration("AUTH_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour, true)
 	c.AuthCacheSize = s.integer("AUTH_CACHE_SIZE", 10000, 1, 10000000)
+	c.BcryptSlots = s.integer("BCRYPT_SLOTS", 0, 1, runtime.GOMAXPROCS(0))
 	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }

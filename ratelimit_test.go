@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -431,11 +432,12 @@ func TestGuardSettings(t *testing.T) {
 		TrustedProxies      string
 		AuthCacheTTL        time.Duration
 		AuthCacheSize       int
+		BcryptSlots         int
 		BcryptMaxWait       time.Duration
 		UsersReloadInterval time.Duration
 	}
 	of := func(c *Config) guard {
-		return guard{c.Limits, fmt.Sprint(c.TrustedProxies), c.AuthCacheTTL, c.AuthCacheSize, c.BcryptMaxWait, c.UsersReloadInterval}
+		return guard{c.Limits, fmt.Sprint(c.TrustedProxies), c.AuthCacheTTL, c.AuthCacheSize, c.BcryptSlots, c.BcryptMaxWait, c.UsersReloadInterval}
 	}
 	tests := []struct {
 		name string
@@ -450,11 +452,11 @@ func TestGuardSettings(t *testing.T) {
 			"LIMIT_USER_FAILURES": "5", "LIMIT_USER_FAILURES_PER_HOUR": "20", "LIMIT_ADDR_FAILURES": "50", "LIMIT_ADDR_FAILURES_PER_HOUR": "1000",
 			"LIMIT_ADDR_REQUESTS": "100", "LIMIT_ADDR_REQUESTS_PER_SECOND": "50", "LIMIT_MAX_KEYS": "1000",
 			"TRUSTED_PROXIES": "10.0.0.0/8,fd00::/8", "AUTH_CACHE_TTL": "0", "AUTH_CACHE_SIZE": "500",
-			"BCRYPT_MAX_WAIT": "500ms", "USERS_RELOAD_INTERVAL": "30",
+			"BCRYPT_SLOTS": "1", "BCRYPT_MAX_WAIT": "500ms", "USERS_RELOAD_INTERVAL": "30",
 		}, guard{
 			Limits: Limits{UserFailures: 5, UserFailuresPerHour: 20, AddrFailures: 50, AddrFailuresPerHour: 1000,
 				AddrRequests: 100, AddrRequestsPerSecond: 50, MaxKeys: 1000},
-			TrustedProxies: "[10.0.0.0/8 fd00::/8]", AuthCacheTTL: 0, AuthCacheSize: 500, BcryptMaxWait: 500 * time.Millisecond, UsersReloadInterval: 30 * time.Second}},
+			TrustedProxies: "[10.0.0.0/8 fd00::/8]", AuthCacheTTL: 0, AuthCacheSize: 500, BcryptSlots: 1, BcryptMaxWait: 500 * time.Millisecond, UsersReloadInterval: 30 * time.Second}},
 	}
 	for _, tt := range tests {
 		cfg, err := loadConfig(with(tt.env))
@@ -468,18 +470,30 @@ func TestGuardSettings(t *testing.T) {
 	_, err := loadConfig(with(map[string]string{
 		"LIMIT_USER_FAILURES": "0", "LIMIT_USER_FAILURES_PER_HOUR": "many", "LIMIT_MAX_KEYS": "10",
 		"TRUSTED_PROXIES": "10.0.0.0/8 proxy", "AUTH_CACHE_TTL": "-1m", "AUTH_CACHE_SIZE": "0",
-		"BCRYPT_MAX_WAIT": "0", "USERS_RELOAD_INTERVAL": "10ms",
+		"BCRYPT_SLOTS": "999", "BCRYPT_MAX_WAIT": "0", "USERS_RELOAD_INTERVAL": "10ms",
 	}))
-	want := `invalid configuration:
+	want := fmt.Sprintf(`invalid configuration:
   - LIMIT_USER_FAILURES is "0": use a whole number from 1 to 100000
   - LIMIT_USER_FAILURES_PER_HOUR is "many": use a whole number from 1 to 1000000
   - LIMIT_MAX_KEYS is "10": use a whole number from 100 to 10000000
   - TRUSTED_PROXIES: "proxy" is not a CIDR prefix such as 10.0.0.0/8 or an address
   - AUTH_CACHE_TTL is "-1m": use 0 (off) or a duration from 1s to 24h0m0s, such as 90s or 5m
   - AUTH_CACHE_SIZE is "0": use a whole number from 1 to 10000000
+  - BCRYPT_SLOTS is "999": use a whole number from 1 to %d
   - BCRYPT_MAX_WAIT is "0": use a duration from 10ms to 1m0s, such as 90s or 5m
-  - USERS_RELOAD_INTERVAL is "10ms": use 0 (off) or a duration from 100ms to 1h0m0s, such as 90s or 5m`
+  - USERS_RELOAD_INTERVAL is "10ms": use 0 (off) or a duration from 100ms to 1h0m0s, such as 90s or 5m`, runtime.GOMAXPROCS(0))
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
+
+// TestBcryptSlots: by default one CPU is left to requests that need no
+// bcrypt; BCRYPT_SLOTS overrides it.
+func TestBcryptSlots(t *testing.T) {
+	if got, want := bcryptSlots(&Config{}), max(1, runtime.GOMAXPROCS(0)-1); got != want {
+		t.Errorf("default: %d slots, want %d", got, want)
+	}
+	if got := bcryptSlots(&Config{BcryptSlots: 3}); got != 3 {
+		t.Errorf("BCRYPT_SLOTS=3: %d slots", got)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -45,10 +44,12 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return err
 	}
-	auth, err := newAuthStack(cfg, users, runtime.GOMAXPROCS(0), time.Now)
+	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), time.Now)
 	if err != nil {
 		return err
 	}
+	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
+		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
 	// SIGHUP reloads the users file, as daemons do; the file is watched too.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
