@@ -15,6 +15,10 @@ build:
 test: vet
 	$(GO) test -race -count=1 ./...
 
+# Speed figures (README, "Limits, cache and reloads"); about 30 s.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
