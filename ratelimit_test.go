@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -495,5 +496,29 @@ func TestBcryptSlots(t *testing.T) {
 	}
 	if got := bcryptSlots(&Config{BcryptSlots: 3}); got != 3 {
 		t.Errorf("BCRYPT_SLOTS=3: %d slots", got)
+	}
+}
+
+// TestEnvExampleGuardDefaults: the values .env.example shows for these
+// settings are the defaults, so copying it changes nothing by surprise.
+func TestEnvExampleGuardDefaults(t *testing.T) {
+	lookup, found, err := envLookup(".env.example", mapEnv(map[string]string{
+		"TWILIO_ACCOUNT_SID": testAccountSID, "TWILIO_API_KEY_SID": testAPIKeySID, "TWILIO_API_KEY_SECRET": testSecret,
+	}))
+	if err != nil || !found {
+		t.Fatal(found, err)
+	}
+	example, err := loadConfig(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := &Config{}
+	s := &settings{lookup: mapEnv(nil)}
+	s.guard(defaults)
+	if !reflect.DeepEqual(example.Limits, defaults.Limits) || len(example.TrustedProxies) != 0 ||
+		example.AuthCacheTTL != defaults.AuthCacheTTL || example.AuthCacheSize != defaults.AuthCacheSize ||
+		example.BcryptSlots != defaults.BcryptSlots || example.BcryptMaxWait != defaults.BcryptMaxWait ||
+		example.UsersReloadInterval != defaults.UsersReloadInterval {
+		t.Errorf(".env.example: %+v\ndefaults:     %+v", example, defaults)
 	}
 }
