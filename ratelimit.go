@@ -126,11 +126,14 @@ func (b *budgets) end(key string, failed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e, ok := b.entries[key]
-	if !ok {
+	switch {
+	case ok && e.pending > 0:
+		e.pending--
+	case !ok && !failed:
+		return
+	case !ok:
 		// Evicted while in flight (the table was full): still charge it.
 		e = b.entry(key, now)
-	} else if e.pending > 0 {
-		e.pending--
 	}
 	if failed {
 		// Reserving never fails here: a failure already let through is

@@ -343,6 +343,21 @@ func TestBudgetsInFlight(t *testing.T) {
 	}
 }
 
+// TestBudgetsEvictedInFlight: a failure whose key was evicted while it was
+// in flight is still charged.
+func TestBudgetsEvictedInFlight(t *testing.T) {
+	b := newBudgets(1, 1, 1, newTestClock().now)
+	b.begin("alice")
+	b.begin("bob") // the table holds one key: alice's goes
+	b.end("alice", true)
+	if wait, ok := b.begin("alice"); ok || wait != time.Second {
+		t.Errorf("after a failure charged late: ok=%v wait=%s", ok, wait)
+	}
+	if n := b.len(); n != 1 {
+		t.Errorf("%d entries, cap 1", n)
+	}
+}
+
 // TestBudgetsMemory: a flood of distinct keys never holds more than the cap,
 // keeps the locked keys rather than the fresh ones, and is forgotten once
 // the buckets are full again.
