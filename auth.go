@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -44,14 +45,27 @@ func (s *userStore) Lookup(name string) ([]byte, bool) { return s.users.Load().H
 // as long as a wrong password.
 type bcryptAuth struct {
 	users *userStore
-	dummy []byte
+	dummy atomic.Pointer[[]byte]
+	// compare is checkPassword; tests count the calls through it.
+	compare func(hash []byte, password string) bool
 }
 
 // newBcryptAuth returns a bcryptAuth whose dummy hash has the cost of the
 // users' own hashes (the highest, if they differ).
 func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
+	a := &bcryptAuth{users: users, compare: checkPassword}
+	if err := a.matchCost(users.Load()); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// matchCost makes a new dummy hash when the highest cost of u's hashes is
+// not the dummy's, so that a reload that rehashes users keeps unknown
+// users as slow as wrong passwords.
+func (a *bcryptAuth) matchCost(u *Users) error {
 	cost := userCost
-	if u := users.Load(); u.Len() > 0 {
+	if u.Len() > 0 {
 		cost = bcrypt.MinCost
 		for _, name := range u.Names() {
 			h, _ := u.Hash(name)
@@ -60,11 +74,17 @@ func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
 			}
 		}
 	}
+	if d := a.dummy.Load(); d != nil {
+		if c, err := bcrypt.Cost(*d); err == nil && c == cost {
+			return nil
+		}
+	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
 	if err != nil {
-		return nil, fmt.Errorf("dummy hash: %w", err)
+		return fmt.Errorf("dummy hash: %w", err)
 	}
-	return &bcryptAuth{users: users, dummy: dummy}, nil
+	a.dummy.Store(&dummy)
+	return nil
 }
 
 // Authenticate notes in ctx why a login failed, for the metrics and the log;
@@ -72,13 +92,54 @@ func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
 func (a *bcryptAuth) Authenticate(ctx context.Context, username, password string) error {
 	hash, ok := a.users.Lookup(username)
 	if !ok {
-		checkPassword(a.dummy, password)
+		a.compare(*a.dummy.Load(), password)
 		noteAuthFailure(ctx, authUnknownUser)
 		return errBadCredentials
 	}
-	if !checkPassword(hash, password) {
+	if !a.compare(hash, password) {
 		noteAuthFailure(ctx, authWrongPassword)
 		return errBadCredentials
+	}
+	return nil
+}
+
+// authStack is the password check tokend serves with, outermost first: the
+// verification cache, the bcrypt slots, bcrypt itself. The login limits go
+// around it in NewServer, where the client address is known.
+type authStack struct {
+	Authenticator
+	store  *userStore
+	bcrypt *bcryptAuth
+	cache  *cachedAuth // nil when AUTH_CACHE_TTL is 0
+}
+
+// newAuthStack builds the stack for users with the given number of bcrypt
+// slots (one per CPU in tokend).
+func newAuthStack(cfg *Config, users *Users, slots int, now func() time.Time) (*authStack, error) {
+	s := &authStack{store: newUserStore(users)}
+	var err error
+	if s.bcrypt, err = newBcryptAuth(s.store); err != nil {
+		return nil, err
+	}
+	s.Authenticator = newSlotAuth(s.bcrypt, slots, cfg.BcryptMaxWait)
+	if cfg.AuthCacheTTL > 0 {
+		s.cache = newCachedAuth(s.Authenticator, s.store, cfg.AuthCacheTTL, cfg.AuthCacheSize, now)
+		s.Authenticator = s.cache
+	}
+	return s, nil
+}
+
+// swapUsers puts u in place of the current users. changed names the users
+// whose hash changed or who are gone: the cache forgets their logins.
+func (s *authStack) swapUsers(u *Users, changed []string) error {
+	// The dummy hash follows first, so unknown users never answer
+	// faster than the new hashes.
+	if err := s.bcrypt.matchCost(u); err != nil {
+		return err
+	}
+	s.store.Store(u)
+	if s.cache != nil {
+		s.cache.forget(changed)
 	}
 	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +58,15 @@ type Config struct {
 	CORSOrigins []string
 	// DemoPage serves the demo page at GET /.
 	DemoPage bool
+	// Guessing and load limits, the verification cache and users reloads:
+	// see the README's "Limits, cache and reloads".
+	Limits              Limits
+	TrustedProxies      []netip.Prefix
+	AuthCacheTTL        time.Duration
+	AuthCacheSize       int
+	BcryptSlots         int // 0: one fewer than the CPUs (bcryptSlots)
+	BcryptMaxWait       time.Duration
+	UsersReloadInterval time.Duration
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -162,6 +173,43 @@ func (s *settings) seconds(key string, def, lo, hi int) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// integer reads a whole number in [lo, hi].
+func (s *settings) integer(key string, def, lo, hi int) int {
+	v := s.str(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		s.problemf("%s is %q: use a whole number from %d to %d", key, v, lo, hi)
+		return def
+	}
+	return n
+}
+
+// duration reads a Go duration ("5m", "1.5s") or a whole number of
+// seconds, either 0 (when zeroOK) or in [lo, hi].
+func (s *settings) duration(key string, def, lo, hi time.Duration, zeroOK bool) time.Duration {
+	v := s.str(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		d, err = time.Duration(n)*time.Second, nerr
+	}
+	if err != nil || (d != 0 || !zeroOK) && (d < lo || d > hi) {
+		zero := ""
+		if zeroOK {
+			zero = "0 (off) or "
+		}
+		s.problemf("%s is %q: use %sa duration from %s to %s, such as 90s or 5m", key, v, zero, lo, hi)
+		return def
+	}
+	return d
+}
+
 var regionPattern = regexp.MustCompile(`^[a-z]{2}[0-9]$`)
 
 // loadConfig reads and validates the configuration. The error, a
@@ -207,6 +255,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
 	s.operation(c)
+	s.guard(c)
 	if err := s.err(); err != nil {
 		return nil, err
 	}
@@ -318,4 +367,27 @@ func withEnvFileHint(err error, envFile string, found bool) error {
 		cerr.Problems = append(cerr.Problems, fmt.Sprintf("no %s file was found: copy .env.example to .env and fill it in, or try development mode with `tokend serve --dev` (what `make run` starts on a fresh clone)", envFile))
 	}
 	return err
+}
+
+// guard reads the login limits, the verification cache and reload settings.
+func (s *settings) guard(c *Config) {
+	c.Limits = Limits{
+		UserFailures:          s.integer("LIMIT_USER_FAILURES", 10, 1, 100000),
+		UserFailuresPerHour:   float64(s.integer("LIMIT_USER_FAILURES_PER_HOUR", 90, 1, 1000000)),
+		AddrFailures:          s.integer("LIMIT_ADDR_FAILURES", 30, 1, 100000),
+		AddrFailuresPerHour:   float64(s.integer("LIMIT_ADDR_FAILURES_PER_HOUR", 300, 1, 1000000)),
+		AddrRequests:          s.integer("LIMIT_ADDR_REQUESTS", 30, 1, 1000000),
+		AddrRequestsPerSecond: float64(s.integer("LIMIT_ADDR_REQUESTS_PER_SECOND", 10, 1, 1000000)),
+		MaxKeys:               s.integer("LIMIT_MAX_KEYS", 50000, 100, 10000000),
+	}
+	proxies, err := parseTrustedProxies(s.str("TRUSTED_PROXIES", ""))
+	if err != nil {
+		s.problemf("TRUSTED_PROXIES: %v", err)
+	}
+	c.TrustedProxies = proxies
+	c.AuthCacheTTL = s.duration("AUTH_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour, true)
+	c.AuthCacheSize = s.integer("AUTH_CACHE_SIZE", 10000, 1, 10000000)
+	c.BcryptSlots = s.integer("BCRYPT_SLOTS", 0, 1, runtime.GOMAXPROCS(0))
+	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
+	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }

@@ -52,6 +52,17 @@ func cfgMinimal() Config {
 
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
+
+		Limits: Limits{
+			UserFailures: 10, UserFailuresPerHour: 90,
+			AddrFailures: 30, AddrFailuresPerHour: 300,
+			AddrRequests: 30, AddrRequestsPerSecond: 10,
+			MaxKeys: 50000,
+		},
+		AuthCacheTTL:        5 * time.Minute,
+		AuthCacheSize:       10000,
+		BcryptMaxWait:       2 * time.Second,
+		UsersReloadInterval: 2 * time.Second,
 	}
 }
 

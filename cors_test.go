@@ -113,7 +113,7 @@ func newCORSTestServer(t *testing.T, origins []string) http.Handler {
 	cfg := testConfig()
 	cfg.CORSOrigins = origins
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, store, newMetrics(), func() time.Time { return specTime })
+	return NewServer(log, cfg, auth, store, newMetrics(), func() time.Time { return specTime })
 }
 
 // TestCORSHeaders checks the CORS headers of every kind of answer: the

@@ -45,7 +45,7 @@ func TestDemoPage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, store, newMetrics(), time.Now)
+			h := NewServer(log, cfg, auth, store, newMetrics(), time.Now)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
 			if rec.Code != tt.wantStatus {

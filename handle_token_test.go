@@ -58,7 +58,7 @@ func newTestServer(t testing.TB) http.Handler {
 	}
 	cfg := testConfig()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, store, newMetrics(), func() time.Time { return specTime })
+	return NewServer(log, cfg, auth, store, newMetrics(), func() time.Time { return specTime })
 }
 
 func basic(user, pass string) string {
@@ -304,7 +304,7 @@ func TestTokenInternalErrorsDoNotLeak(t *testing.T) {
 	for _, auth := range []Authenticator{panicAuth{}, errAuth{}} {
 		var logs strings.Builder
 		log := slog.New(slog.NewTextHandler(&logs, nil))
-		h := NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, nil, newMetrics(), time.Now)
+		h := NewServer(log, cfg, auth, nil, newMetrics(), time.Now)
 		req := httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"pw"}`))
 		req.Header.Set("Content-Type", jsonCT)
 		rec := httptest.NewRecorder()

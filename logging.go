@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 )
@@ -48,17 +47,6 @@ func noteAuthFailure(ctx context.Context, reason string) {
 	}
 }
 
-// clientAddr is the address a request came from, as logs show it. It is the
-// one place that decides it, so that trusting a proxy's X-Forwarded-For
-// changes only this function.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // observe logs one line per request and records its metrics. The line has
 // the method, the path (never the query, which could carry a password), the
 // status, the duration and the client address; on success the identity,
@@ -87,7 +75,7 @@ func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string) f
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Duration("duration", elapsed),
-				slog.String("client", clientAddr(r)),
+				slog.String("client", clientAddrFrom(r.Context()).String()),
 			}
 			if rl.identity != "" {
 				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("grants", rl.grants.String()), slog.String("jti", rl.jti))

@@ -74,7 +74,7 @@ func TestRequestLogLine(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := testConfig()
-			h := NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), auth, store, newMetrics(), func() time.Time { return specTime })
+			h := NewServer(log, cfg, auth, store, newMetrics(), func() time.Time { return specTime })
 			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
 			if tt.ct != "" {
 				req.Header.Set("Content-Type", tt.ct)
@@ -118,7 +118,7 @@ func TestRequestLogLine(t *testing.T) {
 func TestRequestLogInternalError(t *testing.T) {
 	var logs bytes.Buffer
 	cfg := testConfig()
-	h := NewServer(newLogger(&logs, "text", slog.LevelInfo), cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), errAuth{}, nil, newMetrics(), time.Now)
+	h := NewServer(newLogger(&logs, "text", slog.LevelInfo), cfg, errAuth{}, nil, newMetrics(), time.Now)
 	req := httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"pw"}`))
 	req.Header.Set("Content-Type", jsonCT)
 	h.ServeHTTP(httptest.NewRecorder(), req)

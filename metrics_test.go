@@ -177,7 +177,7 @@ func TestReadyz(t *testing.T) {
 	store := testUsers(t, map[string]string{"alice": "pw"})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	server := func(users *userStore) http.Handler {
-		return NewServer(log, cfg, NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, ""), errAuth{}, users, newMetrics(), time.Now)
+		return NewServer(log, cfg, errAuth{}, users, newMetrics(), time.Now)
 	}
 	h := server(store)
 	tests := []struct {

@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -58,14 +61,20 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if corsAllowsAll(cfg.CORSOrigins) {
 		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
 	}
-	store := newUserStore(users)
-	auth, err := newBcryptAuth(store)
+	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
 	if err != nil {
 		return err
 	}
-	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
+	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
+		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
+	// SIGHUP reloads the users file, as daemons do; the file is watched too.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
+	defer stopReloads()
 	m := newMetrics()
-	handler := NewServer(log, cfg, minter, auth, store, m, opt.now)
+	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {
@@ -233,8 +242,11 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 		Dev:                     true,
 	}
 	cfg.DefaultGrants = cfg.EnabledGrants
+	// Logging, metrics, TLS, the limits and the cache apply as in real
+	// use; there is no users file to reload.
 	s := &settings{lookup: lookup}
 	s.operation(cfg)
+	s.guard(cfg)
 	// A front end on its own dev server (another port) needs CORS here too.
 	cfg.CORSOrigins = s.origins("CORS_ALLOWED_ORIGINS")
 	if err := s.err(); err != nil {

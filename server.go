@@ -9,23 +9,28 @@ import (
 )
 
 // NewServer returns tokend's HTTP handler: every route, wrapped in the
-// middleware every response goes through. users is what /readyz checks;
-// m collects the metrics.
-func NewServer(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, users *userStore, m *metrics, now func() time.Time) http.Handler {
+// middleware every response goes through. auth checks passwords (the login
+// limits go around it here, where the client address is known); users is
+// what /readyz checks; m collects the metrics.
+func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userStore, m *metrics, now func() time.Time) http.Handler {
+	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
-	addRoutes(mux, log, cfg, minter, auth, users, m, now)
+	limits := newLoginLimits(cfg.Limits, now)
+	addRoutes(mux, log, cfg, minter, limits.guard(auth), limits, users, m, now)
 	var h http.Handler = mux
 	h = secureHeaders(h)
 	h = allowCORS(cfg.CORSOrigins)(h)
 	h = recoverPanics(log)(h)
 	h = observe(log, m, routeOf(mux))(h)
+	// Outermost: the limits and the log see the same client address.
+	h = withClientAddr(cfg.TrustedProxies)(h)
 	return h
 }
 
 // addRoutes lists the whole API surface in one place. With METRICS_ADDR set,
 // /metrics is served there instead (serve), away from /token.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, users *userStore, m *metrics, now func() time.Time) {
-	mux.Handle("/token", handleToken(log, cfg, minter, auth, now))
+func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
+	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, auth, now)))
 	mux.Handle("/healthz", handleHealthz())
 	mux.Handle("/readyz", handleReadyz(log, users))
 	if cfg.MetricsAddr == "" {

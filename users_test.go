@@ -675,7 +675,7 @@ func TestBcryptAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An unknown user costs as much as a known one.
-	if cost, err := bcrypt.Cost(auth.dummy); err != nil || cost != bcrypt.MinCost+1 {
+	if cost, err := bcrypt.Cost(*auth.dummy.Load()); err != nil || cost != bcrypt.MinCost+1 {
 		t.Errorf("dummy cost = %d, %v; want the users' highest, %d", cost, err, bcrypt.MinCost+1)
 	}
 

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limits bound password guessing and request floods. Each pair is a token
+// bucket: the first number is how many may happen in a row, the second how
+// fast the allowance comes back. A zero bucket is off; loadConfig always
+// sets every one, so only tests of other concerns run without limits.
+type Limits struct {
+	// Failed logins per username: 10 in a row, then 90 an hour, so at
+	// most 100 in any hour (OWASP ASVS 2.2.1).
+	UserFailures        int
+	UserFailuresPerHour float64
+	// Failed logins per client address, over all usernames: bounds one
+	// address trying one password on many accounts.
+	AddrFailures        int
+	AddrFailuresPerHour float64
+	// Every POST /token per client address, right passwords included:
+	// bounds a flood that the failure budgets do not see.
+	AddrRequests          int
+	AddrRequestsPerSecond float64
+	// MaxKeys caps the entries of each of the three tables.
+	MaxKeys int
+}
+
+// budgets is a table of token buckets, one per key (a username or a client
+// address), bounded in size. A bucket that is full again and has no attempt
+// in flight behaves exactly like a key never seen, so it can be dropped at
+// any time: that is how entries expire, with no timer and no goroutine.
+type budgets struct {
+	limit rate.Limit
+	burst int
+	max   int
+	now   func() time.Time
+
+	mu        sync.Mutex
+	entries   map[string]*budget
+	lastSweep time.Time
+}
+
+type budget struct {
+	lim *rate.Limiter
+	// pending counts attempts in flight. They are held against the budget
+	// until they end, so that many requests sent at once cannot all pass
+	// the check before the first failure is counted.
+	pending int
+}
+
+// Sweeping is O(entries), so it runs at most every sweepEvery in normal
+// operation, and at most every sweepFullEvery when the table is full (a
+// flood of new keys then evicts instead of sweeping on every request).
+const (
+	sweepEvery     = time.Minute
+	sweepFullEvery = time.Second
+	evictSample    = 8
+)
+
+// newBudgets returns a table of buckets of burst events refilled at perSecond,
+// or nil (no limit) when burst is 0.
+func newBudgets(burst int, perSecond float64, max int, now func() time.Time) *budgets {
+	if burst <= 0 || perSecond <= 0 {
+		return nil
+	}
+	if max <= 0 {
+		max = 1
+	}
+	return &budgets{limit: rate.Limit(perSecond), burst: burst, max: max, now: now, entries: map[string]*budget{}}
+}
+
+// take spends one event of key's budget now, or reports how long until one
+// is available.
+func (b *budgets) take(key string) (wait time.Duration, ok bool) {
+	if b == nil {
+		return 0, true
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.entry(key, now)
+	if avail := e.lim.TokensAt(now) - float64(e.pending); avail < 1 {
+		return b.waitFor(1 - avail), false
+	}
+	e.lim.ReserveN(now, 1)
+	return 0, true
+}
+
+// begin starts an attempt that may fail: it is allowed only while key has
+// an event to spare beyond the attempts already in flight. Every begin that
+// returns ok must be followed by end.
+func (b *budgets) begin(key string) (wait time.Duration, ok bool) {
+	if b == nil {
+		return 0, true
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.entry(key, now)
+	if avail := e.lim.TokensAt(now) - float64(e.pending); avail < 1 {
+		return b.waitFor(1 - avail), false
+	}
+	e.pending++
+	return 0, true
+}
+
+// end finishes an attempt begun with begin; only a failed one is charged.
+func (b *budgets) end(key string, failed bool) {
+	if b == nil {
+		return
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.entries[key]
+	switch {
+	case ok && e.pending > 0:
+		e.pending--
+	case !ok && !failed:
+		return
+	case !ok:
+		// Evicted while in flight (the table was full): still charge it.
+		e = b.entry(key, now)
+	}
+	if failed {
+		// Reserving never fails here: a failure already let through is
+		// charged even if it puts the bucket in debt.
+		e.lim.ReserveN(now, 1)
+	}
+}
+
+// len is the number of keys held, for tests of the memory bound.
+func (b *budgets) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.entries)
+}
+
+// waitFor is how long the bucket takes to earn tokens.
+func (b *budgets) waitFor(tokens float64) time.Duration {
+	return time.Duration(tokens / float64(b.limit) * float64(time.Second))
+}
+
+// entry returns key's bucket, making room for it when the table is full.
+// b.mu must be held.
+func (b *budgets) entry(key string, now time.Time) *budget {
+	if e, ok := b.entries[key]; ok {
+		return e
+	}
+	if now.Sub(b.lastSweep) >= sweepEvery || (len(b.entries) >= b.max && now.Sub(b.lastSweep) >= sweepFullEvery) {
+		b.sweep(now)
+	}
+	if len(b.entries) >= b.max {
+		b.evict(now)
+	}
+	e := &budget{lim: rate.NewLimiter(b.limit, b.burst)}
+	b.entries[key] = e
+	return e
+}
+
+// sweep drops every bucket that is full and idle.
+func (b *budgets) sweep(now time.Time) {
+	b.lastSweep = now
+	for key, e := range b.entries {
+		if e.pending == 0 && e.lim.TokensAt(now) >= float64(b.burst) {
+			delete(b.entries, key)
+		}
+	}
+}
+
+// evict drops one bucket to make room: of a few taken at random, the one
+// with the most tokens left, which forgets the least. A locked key is kept
+// unless every key sampled is locked as well.
+func (b *budgets) evict(now time.Time) {
+	var (
+		victim string
+		most   = math.Inf(-1)
+		n      int
+	)
+	for key, e := range b.entries {
+		if t := e.lim.TokensAt(now) - float64(e.pending); t > most {
+			victim, most = key, t
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(b.entries, victim)
+}
+
+// loginLimits are the three budgets of the login limits.
+type loginLimits struct {
+	requests  *budgets // every POST /token, per client address
+	addrFails *budgets // failed logins, per client address
+	userFails *budgets // failed logins, per username
+}
+
+func newLoginLimits(l Limits, now func() time.Time) *loginLimits {
+	return &loginLimits{
+		requests:  newBudgets(l.AddrRequests, l.AddrRequestsPerSecond, l.MaxKeys, now),
+		addrFails: newBudgets(l.AddrFailures, l.AddrFailuresPerHour/3600, l.MaxKeys, now),
+		userFails: newBudgets(l.UserFailures, l.UserFailuresPerHour/3600, l.MaxKeys, now),
+	}
+}
+
+// limitRequests answers 429 to a client address past its request budget,
+// before the body is read.
+func (l *loginLimits) limitRequests(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if wait, ok := l.requests.take(addrKey(clientAddrFrom(r.Context()))); !ok {
+				err := tooMany(wait, "too many requests from your address")
+				setRetryAfter(w.Header(), err)
+				writeError(w, r, log, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// guard returns auth behind the failed-login budgets of the client address
+// (from the request's context) and of the username.
+func (l *loginLimits) guard(auth Authenticator) Authenticator {
+	if l.addrFails == nil && l.userFails == nil {
+		return auth
+	}
+	return &guardedAuth{next: auth, limits: l}
+}
+
+// guardedAuth counts failed logins against the client address and the
+// username. A locked address or username gets 429 whatever the password:
+// answering a right password while locked would tell the guesser which one
+// is right and make the lock useless. A success charges nothing and resets
+// nothing, so it cannot clear a lock another client earned.
+type guardedAuth struct {
+	next   Authenticator
+	limits *loginLimits
+}
+
+func (g *guardedAuth) Authenticate(ctx context.Context, username, password string) (err error) {
+	addr := addrKey(clientAddrFrom(ctx))
+	user := userKey(username)
+	wait, ok := g.limits.addrFails.begin(addr)
+	if !ok {
+		return tooMany(wait, "too many failed logins from your address")
+	}
+	if wait, ok = g.limits.userFails.begin(user); !ok {
+		g.limits.addrFails.end(addr, false)
+		return tooMany(wait, "too many failed logins for this username")
+	}
+	defer func() {
+		// Only a wrong password or unknown user is a failure; a busy
+		// server (503) or an internal fault is not the client's guess.
+		failed := errors.Is(err, errBadCredentials)
+		g.limits.userFails.end(user, failed)
+		g.limits.addrFails.end(addr, failed)
+	}()
+	return g.next.Authenticate(ctx, username, password)
+}
+
+// userKey is the limiter key of a username: a digest, so that a flood of
+// 60 KiB usernames costs the table no more than short ones.
+func userKey(username string) string {
+	sum := sha256.Sum256([]byte(username))
+	return string(sum[:])
+}
+
+// addrKey is the limiter key of a client address. An IPv6 client is keyed
+// by its /64, the least a site is given, so that one host cannot pick a new
+// address for every request.
+func addrKey(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "unknown"
+	case a.Is6():
+		p, _ := a.Prefix(64)
+		return p.String()
+	default:
+		return a.String()
+	}
+}
+
+// retryError is a client error that may succeed after a wait; the handler
+// sends the wait as Retry-After.
+type retryError struct {
+	err   *Error
+	after time.Duration
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// retrySeconds is a wait as Retry-After wants it: whole seconds, at least 1.
+func retrySeconds(d time.Duration) int {
+	s := int(math.Ceil(d.Seconds()))
+	if s < 1 {
+		return 1
+	}
+	return s
+}
+
+// retryLater is an error of code whose detail says how long to wait.
+func retryLater(code string, wait time.Duration, what string) error {
+	s := retrySeconds(wait)
+	unit := "seconds"
+	if s == 1 {
+		unit = "second"
+	}
+	return &retryError{err: Errorf(code, "%s; try again in %d %s", what, s, unit), after: time.Duration(s) * time.Second}
+}
+
+// tooMany is a 429 whose detail says how long to wait.
+func tooMany(wait time.Duration, what string) error {
+	return retryLater(ETOOMANY, wait, what)
+}
+
+// setRetryAfter sets Retry-After when err asks the client to come back
+// later; it must run before writeError writes the header.
+func setRetryAfter(h http.Header, err error) {
+	var re *retryError
+	if errors.As(err, &re) {
+		h.Set("Retry-After", strconv.Itoa(retrySeconds(re.after)))
+	}
+}
+
+// clientAddrKey is the context key of the client address.
+type clientAddrKey struct{}
+
+// withClientAddr puts the client's address in the request's context for
+// the limits: the connection's peer, or, when the peer is a trusted proxy,
+// the address X-Forwarded-For gives for it.
+func withClientAddr(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := context.WithValue(r.Context(), clientAddrKey{}, clientAddr(r, trusted))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// clientAddrFrom returns the client address withClientAddr found, or the
+// zero Addr.
+func clientAddrFrom(ctx context.Context) netip.Addr {
+	a, _ := ctx.Value(clientAddrKey{}).(netip.Addr)
+	return a
+}
+
+// clientAddr works out the client's address. X-Forwarded-For is read only
+// when the peer is a trusted proxy, and from the right: each trusted proxy
+// appends the address it got the request from, so the rightmost entry that
+// is not a trusted proxy is the first one nobody trusted vouches for.
+// Anything to its left was written by the client and may be forged.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := parseHop(r.RemoteAddr)
+	if len(trusted) == 0 || !inPrefixes(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a := parseHop(hops[i])
+		if !a.IsValid() {
+			// A hop no trusted proxy would write: the last trusted
+			// proxy is the best address known.
+			return peer
+		}
+		if !inPrefixes(a, trusted) {
+			return a
+		}
+		peer = a
+	}
+	return peer // every hop is a trusted proxy: the leftmost is the client
+}
+
+// parseHop reads an address as it appears in RemoteAddr or X-Forwarded-For:
+// bare, with a port, or bracketed IPv6. It returns the zero Addr for
+// anything else.
+func parseHop(s string) netip.Addr {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func inPrefixes(a netip.Addr, prefixes []netip.Prefix) bool {
+	if !a.IsValid() {
+		return false
+	}
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTrustedProxies reads TRUSTED_PROXIES: CIDR prefixes (or single
+// addresses) separated by commas or spaces.
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				// Client addresses are unmapped, so the prefix must be too.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		return nil, fmt.Errorf("%q is not a CIDR prefix such as 10.0.0.0/8 or an address", f)
+	}
+	return out, nil
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// usersFileLines is an htpasswd file with cheap hashes: name -> password.
+func usersFileLines(t *testing.T, logins ...string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# team\n")
+	for i := 0; i+1 < len(logins); i += 2 {
+		h, err := bcrypt.GenerateFromPassword([]byte(logins[i+1]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(logins[i] + ":" + string(h) + "\n")
+	}
+	return b.String()
+}
+
+// newTestReloader loads path into an auth stack and returns its reloader,
+// logging to logs.
+func newTestReloader(t *testing.T, path string, logs *syncBuffer) *usersReloader {
+	t.Helper()
+	users, err := loadUsers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := newAuthStack(&Config{AuthCacheTTL: time.Minute, AuthCacheSize: 10, BcryptMaxWait: time.Second}, users, 1, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newUsersReloader(slog.New(slog.NewTextHandler(logs, nil)), path, auth)
+}
+
+func checkLogin(t *testing.T, a Authenticator, user, pass string, want error) {
+	t.Helper()
+	if err := a.Authenticate(context.Background(), user, pass); err != want {
+		t.Errorf("login %s/%s: %v, want %v", user, pass, err, want)
+	}
+}
+
+// TestReloadSwaps: a good file replaces the users at once.
+func TestReloadSwaps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(path, []byte(usersFileLines(t, "alice", "correct horse", "bob", "battery staple")), 0o600)
+	var logs syncBuffer
+	r := newTestReloader(t, path, &logs)
+	checkLogin(t, r.auth, "alice", "correct horse", nil) // now cached
+	os.WriteFile(path, []byte(usersFileLines(t, "alice", "new password", "carol", "staple")), 0o600)
+	if err := r.reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	checkLogin(t, r.auth, "alice", "correct horse", errBadCredentials)
+	checkLogin(t, r.auth, "alice", "new password", nil)
+	checkLogin(t, r.auth, "bob", "battery staple", errBadCredentials)
+	checkLogin(t, r.auth, "carol", "staple", nil)
+	if want := "msg=\"users reloaded\" reason=SIGHUP file=" + path + " users=2 added=1 changed_or_removed=2\n"; !strings.HasSuffix(logs.String(), want) {
+		t.Errorf("log: %s\nwant …%s", logs.String(), want)
+	}
+}
+
+// TestReloadKeepsLastGoodSet: a file that does not load changes nothing,
+// and the log names the line at fault.
+func TestReloadKeepsLastGoodSet(t *testing.T) {
+	good := func(t *testing.T) string { return usersFileLines(t, "alice", "correct horse") }
+	tests := []struct {
+		name    string
+		content func(t *testing.T) string // nil: the file is removed
+		wantErr string
+	}{
+		{"bad line", func(t *testing.T) string { return good(t) + "just a name\n" }, "%s:3: not a user line: expected NAME:BCRYPT-HASH"},
+		{"unsupported hash", func(t *testing.T) string { return good(t) + "bob:$apr1$abc$def\n" },
+			`%s:3: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add`" + ` or ` + "`htpasswd -B`"},
+		{"user twice", func(t *testing.T) string { return good(t) + good(t)[len("# team\n"):] }, `%s:3: user "alice" appears twice`},
+		{"no users", func(*testing.T) string { return "# everyone left\n" }, "%s has no users"},
+		{"file gone", nil, "users file: open %s: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users")
+			os.WriteFile(path, []byte(good(t)), 0o600)
+			var logs syncBuffer
+			r := newTestReloader(t, path, &logs)
+			before := r.auth.store.Load()
+			if tt.content == nil {
+				os.Remove(path)
+			} else {
+				os.WriteFile(path, []byte(tt.content(t)), 0o600)
+			}
+			err := r.reload("file changed")
+			want := "users file not reloaded\n" + strings.ReplaceAll(tt.wantErr, "%s", path)
+			if err == nil || err.Error() != want {
+				t.Errorf("err = %v\nwant %s", err, want)
+			}
+			if r.auth.store.Load() != before {
+				t.Error("the users were replaced")
+			}
+			checkLogin(t, r.auth, "alice", "correct horse", nil)
+			if line := strings.ReplaceAll(tt.wantErr, "%s", path); !strings.Contains(logs.String(), `msg="users file not reloaded; keeping the last good users" reason="file changed" users=1`) ||
+				!strings.Contains(logs.String(), line[:strings.Index(line, ":")+2]) {
+				t.Errorf("log lacks the fault: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestReloaderNoticesChanges: the poll sees a file renamed into place and
+// an edit in place, and nothing else.
+func TestReloaderNoticesChanges(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users")
+	os.WriteFile(path, []byte(usersFileLines(t, "alice", "pw")), 0o600)
+	var logs syncBuffer
+	r := newTestReloader(t, path, &logs)
+	if r.changed() {
+		t.Error("changed with nothing done")
+	}
+	// `tokend user add`: a new file renamed over the old one.
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err := editUsersFile(path, setUser("bob", hash)); err != nil {
+		t.Fatal(err)
+	}
+	if !r.changed() {
+		t.Error("a file renamed into place went unseen")
+	}
+	if r.changed() {
+		t.Error("changed twice for one change")
+	}
+	// An edit in place that keeps the size: only the time tells.
+	fi, _ := os.Stat(path)
+	data, _ := os.ReadFile(path)
+	f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+	f.Write(append([]byte("# TEAM"), data[len("# team"):]...))
+	f.Close()
+	os.Chtimes(path, fi.ModTime(), fi.ModTime().Add(time.Second))
+	if !r.changed() {
+		t.Error("an edit in place went unseen")
+	}
+	os.Remove(path)
+	if r.changed() || r.changed() {
+		t.Error("a missing file counts as a change")
+	}
+	if n := strings.Count(logs.String(), "users file unreadable"); n != 1 {
+		t.Errorf("the missing file was logged %d times, want once: %s", n, logs.String())
+	}
+	os.WriteFile(path, data, 0o600)
+	if !r.changed() {
+		t.Error("the file coming back went unseen")
+	}
+}
+
+// startReloadServer runs tokend on a users file with alice, and returns
+// the base URL.
+func startReloadServer(t *testing.T, users string, env map[string]string) (string, *syncBuffer) {
+	t.Helper()
+	os.WriteFile(users, []byte(usersFileLines(t, "alice", "correct horse")), 0o600)
+	addr := freeAddr(t)
+	full := map[string]string{
+		"TWILIO_ACCOUNT_SID":    testAccountSID,
+		"TWILIO_API_KEY_SID":    testAPIKeySID,
+		"TWILIO_API_KEY_SECRET": testSecret,
+		"USERS_FILE":            users,
+		"LISTEN_ADDR":           addr,
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, full, &stdout, &stderr)
+	base := "http://" + addr
+	waitReady(t, base, errc)
+	return base, &stderr
+}
+
+func loginStatus(t *testing.T, base, user, pass string) int {
+	resp, _ := postJSON(t, base+"/token", map[string]string{"username": user, "password": pass})
+	return resp.StatusCode
+}
+
+// TestRunReloadsChangedFile: users added and removed (as `tokend user add`
+// and `user del` do) in the file of a running tokend take effect without a
+// restart, and the cached login of the removed user stops working.
+func TestRunReloadsChangedFile(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	base, logs := startReloadServer(t, users, map[string]string{"USERS_RELOAD_INTERVAL": "100ms"})
+	if s := loginStatus(t, base, "alice", "correct horse"); s != http.StatusOK {
+		t.Fatalf("alice: %d", s)
+	}
+	// What `user add` does, at a cost the race detector can afford.
+	hash, _ := bcrypt.GenerateFromPassword([]byte("battery staple"), bcrypt.MinCost)
+	if err := editUsersFile(users, setUser("bob", hash)); err != nil {
+		t.Fatal(err)
+	}
+	env := mapEnv(map[string]string{"USERS_FILE": users})
+	noEnv := filepath.Join(t.TempDir(), ".env")
+	var out, errs syncBuffer
+	if err := run(context.Background(), []string{"tokend", "user", "del", "--env-file", noEnv, "alice"}, env, time.Now, strings.NewReader(""), &out, &errs); err != nil {
+		t.Fatal(err, errs.String())
+	}
+	waitFor(t, "bob can log in", func() bool { return loginStatus(t, base, "bob", "battery staple") == http.StatusOK })
+	waitFor(t, "alice is gone", func() bool { return loginStatus(t, base, "alice", "correct horse") == http.StatusUnauthorized })
+	if !strings.Contains(logs.String(), `msg="users reloaded" reason="file changed"`) {
+		t.Errorf("log: %s", logs.String())
+	}
+}
+
+// TestRunReloadsOnSIGHUP: with polling off, SIGHUP reloads the file.
+func TestRunReloadsOnSIGHUP(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	base, logs := startReloadServer(t, users, map[string]string{"USERS_RELOAD_INTERVAL": "0"})
+	os.WriteFile(users, []byte(usersFileLines(t, "bob", "battery staple")), 0o600)
+	if s := loginStatus(t, base, "bob", "battery staple"); s != http.StatusUnauthorized {
+		t.Fatalf("bob before SIGHUP: %d", s)
+	}
+	// serve has SIGHUP in signal.Notify while it runs, so this reaches it
+	// rather than ending the test binary.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob can log in", func() bool { return loginStatus(t, base, "bob", "battery staple") == http.StatusOK })
+	if !strings.Contains(logs.String(), `msg="users reloaded" reason=SIGHUP`) {
+		t.Errorf("log: %s", logs.String())
+	}
+}
