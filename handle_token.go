@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,13 +140,34 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 		if rl := requestLogFrom(r.Context()); rl != nil {
 			rl.identity, rl.grants, rl.jti = username, plan.grants, claims.JTI
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		encode(w, http.StatusOK, tokenResponse{
+		writeTokenResponse(w, tokenResponse{
 			Token:     token,
 			Identity:  username,
 			ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
 		})
 	})
+}
+
+// writeTokenResponse writes the 200 answer, exactly as encoding/json would
+// write resp. The token (base64url and dots) and the RFC 3339 time never
+// need escaping, so only the identity goes through the encoder: a reflective
+// encoder checks every byte of the ~500-byte token for escaping, which was
+// a fifth of the handler's time (BenchmarkTokenThroughput).
+func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
+	identity, _ := json.Marshal(resp.Identity) // a string always encodes
+	buf := make([]byte, 0, len(resp.Token)+len(identity)+len(resp.ExpiresAt)+48)
+	buf = append(buf, `{"token":"`...)
+	buf = append(buf, resp.Token...)
+	buf = append(buf, `","identity":`...)
+	buf = append(buf, identity...)
+	buf = append(buf, `,"expires_at":"`...)
+	buf = append(buf, resp.ExpiresAt...)
+	buf = append(buf, "\"}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf)
 }
 
 // decodeTokenRequest reads a JSON or form body. An empty body is allowed
@@ -164,7 +186,10 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 		return req, nil
 	}
 	ct := r.Header.Get("Content-Type")
-	mediaType, _, err := mime.ParseMediaType(ct)
+	mediaType, err := ct, error(nil)
+	if ct != "application/json" { // the usual case needs no parsing
+		mediaType, _, err = mime.ParseMediaType(ct)
+	}
 	if err != nil && ct != "" {
 		return req, Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
 	}
@@ -183,7 +208,7 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 
 // decodeJSONRequest reads exactly one JSON object with known fields into req.
 func decodeJSONRequest(body []byte, req *tokenRequest) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(req); err != nil {
 		return jsonProblem(err)

@@ -317,3 +317,25 @@ func TestTokenInternalErrorsDoNotLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTokenResponse: the hand-assembled 200 body is byte for byte what
+// encoding/json writes, whatever the identity holds.
+func TestWriteTokenResponse(t *testing.T) {
+	m := NewMinter(testAccountSID, testAPIKeySID, testSecret, "ie1")
+	token, _, err := m.Mint(specTime, time.Hour, specGrants())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, identity := range []string{"alice", `quote " and \ backslash`, "<script>&", "é 中文 \u2028", "tab\there"} {
+		resp := tokenResponse{Token: token, Identity: identity, ExpiresAt: "2026-11-27T02:32:11Z"}
+		rec := httptest.NewRecorder()
+		writeTokenResponse(rec, resp)
+		want, _ := json.Marshal(resp)
+		if got := rec.Body.String(); got != string(want)+"\n" {
+			t.Errorf("identity %q:\n got %s\nwant %s", identity, got, want)
+		}
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("identity %q: %d %v", identity, rec.Code, rec.Header())
+		}
+	}
+}

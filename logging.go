@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -54,15 +55,19 @@ func noteAuthFailure(ctx context.Context, reason string) {
 // debug level the detail the client was told. No header and nothing of the
 // body is logged.
 // routeOf names the route a request matches, a bounded metrics label where
-// the raw path is not.
-func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string) func(http.Handler) http.Handler {
+// the raw path is not. The client address, worked out once here with the
+// trusted proxies, is put in the request's context for the limits too, so
+// the log and the limits always agree on it (and the request is copied once).
+func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string, trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rl := &requestLog{}
 			sw := &statusWriter{ResponseWriter: w}
 			route := routeOf(r)
-			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, rl)))
+			client := clientAddr(r, trusted)
+			ctx := context.WithValue(context.WithValue(r.Context(), requestLogKey{}, rl), clientAddrKey{}, client)
+			next.ServeHTTP(sw, r.WithContext(ctx))
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK // the handler wrote nothing: net/http answers 200
@@ -75,7 +80,7 @@ func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string) f
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Duration("duration", elapsed),
-				slog.String("client", clientAddrFrom(r.Context()).String()),
+				slog.String("client", client.String()),
 			}
 			if rl.identity != "" {
 				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("grants", rl.grants.String()), slog.String("jti", rl.jti))

@@ -126,7 +126,7 @@ func TestAuthFailureReasonsShareOneAnswer(t *testing.T) {
 func TestMetricsCountRateLimited(t *testing.T) {
 	m := newMetrics()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := observe(log, m, func(*http.Request) string { return "/token" })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := observe(log, m, func(*http.Request) string { return "/token" }, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("limit") != "" {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, log, Errorf(ETOOMANY, "too many attempts"))

@@ -340,20 +340,9 @@ func setRetryAfter(h http.Header, err error) {
 // clientAddrKey is the context key of the client address.
 type clientAddrKey struct{}
 
-// withClientAddr puts the client's address in the request's context for
-// the limits: the connection's peer, or, when the peer is a trusted proxy,
-// the address X-Forwarded-For gives for it.
-func withClientAddr(trusted []netip.Prefix) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := context.WithValue(r.Context(), clientAddrKey{}, clientAddr(r, trusted))
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}
-}
-
-// clientAddrFrom returns the client address withClientAddr found, or the
-// zero Addr.
+// clientAddrFrom returns the client address observe found (the
+// connection's peer, or, when the peer is a trusted proxy, the address
+// X-Forwarded-For gives for it), or the zero Addr.
 func clientAddrFrom(ctx context.Context) netip.Addr {
 	a, _ := ctx.Value(clientAddrKey{}).(netip.Addr)
 	return a

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,13 +16,18 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userSto
 	mux := http.NewServeMux()
 	limits := newLoginLimits(cfg.Limits, now)
 	addRoutes(mux, log, cfg, minter, limits.guard(auth), limits, users, m, now)
+	return withMiddleware(mux, log, cfg, m)
+}
+
+// withMiddleware wraps mux in what every response goes through, outermost
+// last: security headers, CORS, panic recovery, and the request log and
+// metrics (which also works out the client address for the limits).
+func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metrics) http.Handler {
 	var h http.Handler = mux
 	h = secureHeaders(h)
 	h = allowCORS(cfg.CORSOrigins)(h)
 	h = recoverPanics(log)(h)
-	h = observe(log, m, routeOf(mux))(h)
-	// Outermost: the limits and the log see the same client address.
-	h = withClientAddr(cfg.TrustedProxies)(h)
+	h = observe(log, m, routeOf(mux), cfg.TrustedProxies)(h)
 	return h
 }
 
@@ -90,13 +94,16 @@ func handleNotFound(log *slog.Logger) http.Handler {
 }
 
 // secureHeaders sets the headers every response of an API that hands out
-// credentials should carry.
+// credentials should carry. The values are made once and shared by every
+// response (net/http only reads them), which saves three allocations a
+// request on the hot path.
 func secureHeaders(next http.Handler) http.Handler {
+	nosniff, noReferrer, deny := []string{"nosniff"}, []string{"no-referrer"}, []string{"DENY"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = noReferrer
+		h["X-Frame-Options"] = deny
 		next.ServeHTTP(w, r)
 	})
 }
@@ -117,14 +124,4 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// encode writes v as JSON with status.
-func encode[T any](w http.ResponseWriter, status int, v T) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
-		return fmt.Errorf("encode json: %w", err)
-	}
-	return nil
 }
