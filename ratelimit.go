@@ -85,24 +85,19 @@ func newBudgets(burst int, perSecond float64, max int, now func() time.Time) *bu
 // take spends one event of key's budget now, or reports how long until one
 // is available.
 func (b *budgets) take(key string) (wait time.Duration, ok bool) {
-	if b == nil {
-		return 0, true
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e := b.entry(key, now)
-	if avail := e.lim.TokensAt(now) - float64(e.pending); avail < 1 {
-		return b.waitFor(1 - avail), false
-	}
-	e.lim.ReserveN(now, 1)
-	return 0, true
+	return b.claim(key, func(e *budget, now time.Time) { e.lim.ReserveN(now, 1) })
 }
 
 // begin starts an attempt that may fail: it is allowed only while key has
 // an event to spare beyond the attempts already in flight. Every begin that
 // returns ok must be followed by end.
 func (b *budgets) begin(key string) (wait time.Duration, ok bool) {
+	return b.claim(key, func(e *budget, _ time.Time) { e.pending++ })
+}
+
+// claim runs use on key's entry when it has an event to spare beyond the
+// attempts in flight, or reports how long until it will.
+func (b *budgets) claim(key string, use func(e *budget, now time.Time)) (wait time.Duration, ok bool) {
 	if b == nil {
 		return 0, true
 	}
@@ -113,7 +108,7 @@ func (b *budgets) begin(key string) (wait time.Duration, ok bool) {
 	if avail := e.lim.TokensAt(now) - float64(e.pending); avail < 1 {
 		return b.waitFor(1 - avail), false
 	}
-	e.pending++
+	use(e, now)
 	return 0, true
 }
 
