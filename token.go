@@ -29,11 +29,15 @@ type Claims struct {
 }
 
 // Minter signs access tokens for one API key. Its header segment is encoded
-// once, since it depends only on the region.
+// once, since it depends only on the region, and so are the parts of the
+// claims that depend only on the key: per token, encoding/json encodes just
+// the grants (see TestMintPayloadIsEncodingJSON).
 type Minter struct {
 	accountSID string
 	apiKeySID  string
 	header     string // base64url(header JSON) + "."
+	jtiPrefix  string // `{"jti":"SK…-`
+	keyClaims  string // `","iss":"SK…","sub":"AC…","iat":`
 
 	// signers holds *signer values: an HMAC-SHA256 keyed with the API key
 	// secret, and scratch buffers. Keying an HMAC hashes two blocks and
@@ -48,6 +52,7 @@ type signer struct {
 	mac     hash.Hash
 	claims  bytes.Buffer
 	encoder *json.Encoder // writes to claims
+	num     [20]byte      // scratch for a decimal time
 	token   []byte
 }
 
@@ -64,10 +69,14 @@ func NewMinter(accountSID, apiKeySID, apiKeySecret, region string) *Minter {
 		header = `{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1","twr":` + string(b) + `}`
 	}
 	secret := []byte(apiKeySecret)
+	quote := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a string always marshals
+	jti := quote(apiKeySID + "-")
 	m := &Minter{
 		accountSID: accountSID,
 		apiKeySID:  apiKeySID,
 		header:     base64.RawURLEncoding.EncodeToString([]byte(header)) + ".",
+		jtiPrefix:  `{"jti":` + jti[:len(jti)-1],
+		keyClaims:  `","iss":` + quote(apiKeySID) + `,"sub":` + quote(accountSID) + `,"iat":`,
 	}
 	m.signers.New = func() any {
 		s := &signer{mac: hmac.New(sha256.New, secret)}
@@ -99,13 +108,27 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 			m.signers.Put(s)
 		}
 	}()
-	// An Encoder escapes exactly as json.Marshal does, but into a buffer
-	// that is reused; it ends the value with a newline, dropped here.
+	// The claims exactly as json.Marshal(&c) writes them: the key's parts
+	// and the times by hand, the grants by an Encoder, which escapes as
+	// json.Marshal does but into a reused buffer (and ends with a newline,
+	// dropped here).
 	s.claims.Reset()
-	if err := s.encoder.Encode(&c); err != nil {
+	s.claims.WriteString(m.jtiPrefix)
+	s.claims.Write(strconv.AppendInt(s.num[:0], t, 10))
+	s.claims.WriteString(m.keyClaims)
+	for _, part := range []struct {
+		n    int64
+		next string
+	}{{t, `,"nbf":`}, {t, `,"exp":`}, {c.ExpiresAt, `,"grants":`}} {
+		s.claims.Write(strconv.AppendInt(s.num[:0], part.n, 10))
+		s.claims.WriteString(part.next)
+	}
+	if err := s.encoder.Encode(&c.Grants); err != nil {
 		return "", Claims{}, fmt.Errorf("encode claims: %w", err)
 	}
-	payload := bytes.TrimSuffix(s.claims.Bytes(), []byte("\n"))
+	s.claims.Truncate(s.claims.Len() - 1)
+	s.claims.WriteByte('}')
+	payload := s.claims.Bytes()
 
 	// header "." payload, signed with HS256, then "." signature: the JWS
 	// compact form that golang-jwt and Twilio verify (see verify in tests).

@@ -381,3 +381,31 @@ func TestMintConcurrent(t *testing.T) {
 		verify(t, token, testSecret, specTime)
 	}
 }
+
+// TestMintPayloadIsEncodingJSON: Mint writes the claims by hand around the
+// grants; the bytes must be exactly what json.Marshal writes for the claims
+// it returns, escaping included, so the struct tags stay the one definition.
+func TestMintPayloadIsEncodingJSON(t *testing.T) {
+	for _, tt := range []struct {
+		accountSID, apiKeySID string
+		grants                Grants
+	}{
+		{testAccountSID, testAPIKeySID, specGrants()},
+		{testAccountSID, testAPIKeySID, Grants{Identity: `quote " back \ <script>&` + "\u2028 é", Video: &VideoGrant{Room: "<Room & \"1\">"}}},
+		{`AC"odd<key>`, `SK\odd&key`, Grants{Identity: "alice"}},
+	} {
+		m := NewMinter(tt.accountSID, tt.apiKeySID, testSecret, "")
+		token, claims, err := m.Mint(specTime, 90*time.Minute, tt.grants)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(&claims)
+		if string(payload) != string(want) {
+			t.Errorf("payload\n got %s\nwant %s", payload, want)
+		}
+	}
+}
