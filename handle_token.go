@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +39,9 @@ const tokenRequestFields = "username, password, ttl, grants, room, voice_params"
 type nameList []string
 
 func (l *nameList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" { // as encoding/json treats null: no value
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		*l = strings.Split(s, ",")
@@ -116,18 +121,19 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 			writeError(w, r, log, err)
 			return
 		}
-		plan, err := planToken(cfg, req)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
 		if err := auth.Authenticate(r.Context(), username, password); err != nil {
 			setRetryAfter(w.Header(), err) // 429 and 503 say when to come back
 			writeError(w, r, log, err)
 			return
 		}
-		// The identity is the authenticated user: checked only now, so
-		// its rules never answer for someone who has not logged in.
+		// Only now: the answers about grants, TTLs and identity rules
+		// describe this server's configuration, which is for users who
+		// have logged in. The identity is the authenticated username.
+		plan, err := planToken(cfg, req)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
 		if problem := checkIdentity(username, plan.grants); problem != "" {
 			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
 			return
@@ -213,7 +219,9 @@ func decodeJSONRequest(body []byte, req *tokenRequest) error {
 	if err := dec.Decode(req); err != nil {
 		return jsonProblem(err)
 	}
-	if dec.More() {
+	// Anything after the object, even a stray ] or }, is refused: More
+	// alone would miss those.
+	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(EINVALID, "the body holds more than one JSON value; send one object")
 	}
 	return nil
@@ -236,7 +244,7 @@ func jsonProblem(err error) error {
 		return Errorf(EINVALID, "the body must be a JSON object with the fields %s", tokenRequestFields)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return invalidFields(map[string]string{field: "unknown field; the fields are " + tokenRequestFields})
+		return unknownField(field, "")
 	default:
 		return Errorf(EINVALID, "the body could not be read as a token request: %v", err)
 	}
@@ -255,15 +263,47 @@ func fieldKind(field string) string {
 	}
 }
 
+// unknownField refuses a field that is not a token request's. It names the
+// field only when it looks like a field name: a body sent with the wrong
+// Content-Type (curl -d '{"username":…,"password":…}' sends a form) turns
+// the whole text, password included, into one "field", which must not be
+// echoed to the client or the log.
+func unknownField(name, hint string) error {
+	if !looksLikeFieldName(name) {
+		return Errorf(EINVALID, "the body has a field that is not one of %s%s", tokenRequestFields, hint)
+	}
+	return invalidFields(map[string]string{name: "unknown field; the fields are " + tokenRequestFields + hint})
+}
+
+func looksLikeFieldName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeFormRequest reads a form body; voice_params are sent as
-// voice_params[NAME]=VALUE.
+// voice_params[NAME]=VALUE. Fields are read in sorted order, so that of
+// several problems the answer always names the same one.
 func decodeFormRequest(body []byte) (tokenRequest, error) {
 	var req tokenRequest
+	if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		return req, Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
+	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return req, Errorf(EINVALID, "the form body is malformed: %v", err)
+		// The parser's message quotes bytes of the body, which may
+		// be part of a password: say what is wrong without them.
+		return req, Errorf(EINVALID, "the form body is malformed: every %% must start a two-digit hex escape, and fields are separated by &; encode it as application/x-www-form-urlencoded")
 	}
-	for key, values := range form {
+	for _, key := range slices.Sorted(maps.Keys(form)) {
+		values := form[key]
 		single := func() (string, error) {
 			if len(values) > 1 {
 				return "", invalidFields(map[string]string{key: "sent more than once"})
@@ -296,7 +336,7 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 				req.VoiceParams[name] = v
 			}
 		default:
-			err = invalidFields(map[string]string{key: "unknown field; the fields are " + tokenRequestFields + " (voice_params as voice_params[NAME]=VALUE)"})
+			err = unknownField(key, " (voice_params as voice_params[NAME]=VALUE)")
 		}
 		if err != nil {
 			return req, err
