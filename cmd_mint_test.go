@@ -214,6 +214,7 @@ func FuzzMintDecode(f *testing.F) {
 	cfg := testConfig()
 	cfg.ChatServiceSID = "IS00000000000000000000000000000003"
 	cfg.PushCredentialSID = "CR00000000000000000000000000000001"
+	cfg.ChatPushCredentialSID = "CR00000000000000000000000000000002"
 	cfg.EnabledGrants |= grantBit(grantChat)
 	cfg.MaxTTL = maxTokenTTL
 	minters := map[bool]*Minter{

@@ -26,7 +26,8 @@ type Config struct {
 
 	TwiMLAppSID             string
 	VoiceIncoming           bool
-	PushCredentialSID       string
+	PushCredentialSID       string // Voice
+	ChatPushCredentialSID   string // Chat and Conversations
 	ConversationsServiceSID string
 	ChatServiceSID          string
 	SyncServiceSID          string
@@ -223,6 +224,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		TwiMLAppSID:             s.sid("TWILIO_TWIML_APP_SID", "AP", "TwiML app SID", false),
 		VoiceIncoming:           s.boolean("TWILIO_VOICE_INCOMING", true),
 		PushCredentialSID:       s.sid("TWILIO_PUSH_CREDENTIAL_SID", "CR", "push credential SID", false),
+		ChatPushCredentialSID:   s.sid("TWILIO_CHAT_PUSH_CREDENTIAL_SID", "CR", "push credential SID", false),
 		ConversationsServiceSID: s.sid("TWILIO_CONVERSATIONS_SERVICE_SID", "IS", "Conversations service SID", false),
 		ChatServiceSID:          s.sid("TWILIO_CHAT_SERVICE_SID", "IS", "Chat service SID", false),
 		SyncServiceSID:          s.sid("TWILIO_SYNC_SERVICE_SID", "IS", "Sync service SID", false),

@@ -172,20 +172,22 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "every setting",
 			env: map[string]string{
-				"TWILIO_TWIML_APP_SID":       cfgTwiMLApp,
-				"TWILIO_VOICE_INCOMING":      "FALSE",
-				"TWILIO_PUSH_CREDENTIAL_SID": cfgPushCred,
-				"TWILIO_REGION":              "ie1",
-				"VIDEO_ROOM":                 "  daily standup  ",
-				"TOKEN_TTL":                  "600",
-				"TOKEN_MAX_TTL":              "600",
-				"USERS_FILE":                 "/etc/tokend/users",
-				"LISTEN_ADDR":                "127.0.0.1:9000",
+				"TWILIO_TWIML_APP_SID":            cfgTwiMLApp,
+				"TWILIO_VOICE_INCOMING":           "FALSE",
+				"TWILIO_PUSH_CREDENTIAL_SID":      cfgPushCred,
+				"TWILIO_CHAT_PUSH_CREDENTIAL_SID": "CR" + strings.Repeat("feedface", 4),
+				"TWILIO_REGION":                   "ie1",
+				"VIDEO_ROOM":                      "  daily standup  ",
+				"TOKEN_TTL":                       "600",
+				"TOKEN_MAX_TTL":                   "600",
+				"USERS_FILE":                      "/etc/tokend/users",
+				"LISTEN_ADDR":                     "127.0.0.1:9000",
 			},
 			edit: func(c *Config) {
 				c.TwiMLAppSID = cfgTwiMLApp
 				c.VoiceIncoming = false
 				c.PushCredentialSID = cfgPushCred
+				c.ChatPushCredentialSID = "CR" + strings.Repeat("feedface", 4)
 				c.Region = "ie1"
 				c.VideoRoom = "daily standup"
 				c.TTL = 600 * time.Second
@@ -301,6 +303,7 @@ func TestLoadConfigProblems(t *testing.T) {
 			env: map[string]string{
 				"TWILIO_TWIML_APP_SID":             cfgAccountSID,
 				"TWILIO_PUSH_CREDENTIAL_SID":       "CRxyz",
+				"TWILIO_CHAT_PUSH_CREDENTIAL_SID":  "SK" + strings.Repeat("deadbeef", 4),
 				"TWILIO_CONVERSATIONS_SERVICE_SID": "MG" + strings.Repeat("deadbeef", 4),
 				"TWILIO_CHAT_SERVICE_SID":          "IS" + strings.Repeat("deadbeeg", 4),
 				"TWILIO_SYNC_SERVICE_SID":          "IS",
@@ -308,6 +311,7 @@ func TestLoadConfigProblems(t *testing.T) {
 			want: []string{
 				`TWILIO_TWIML_APP_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the TwiML app SID must be AP followed by 32 lowercase hex digits`,
 				`TWILIO_PUSH_CREDENTIAL_SID is "CRxyz": the push credential SID must be CR followed by 32 lowercase hex digits`,
+				`TWILIO_CHAT_PUSH_CREDENTIAL_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the push credential SID must be CR followed by 32 lowercase hex digits`,
 				`TWILIO_CONVERSATIONS_SERVICE_SID is "MGdeadbeefdeadbeefdeadbeefdeadbeef": the Conversations service SID must be IS followed by 32 lowercase hex digits`,
 				`TWILIO_CHAT_SERVICE_SID is "ISdeadbeegdeadbeegdeadbeegdeadbeeg": the Chat service SID must be IS followed by 32 lowercase hex digits`,
 				`TWILIO_SYNC_SERVICE_SID is "IS": the Sync service SID must be IS followed by 32 lowercase hex digits`,

@@ -151,10 +151,10 @@ func buildGrants(cfg *Config, set grantSet, identity string, opt grantOptions) G
 		g.Voice = v
 	}
 	if set.has(grantChat) {
-		g.Chat = &ChatGrant{ServiceSID: cfg.ChatServiceSID, PushCredentialSID: cfg.PushCredentialSID}
+		g.Chat = &ChatGrant{ServiceSID: cfg.ChatServiceSID, PushCredentialSID: cfg.ChatPushCredentialSID}
 	}
 	if set.has(grantConversations) {
-		g.Chat = &ChatGrant{ServiceSID: cfg.ConversationsServiceSID, PushCredentialSID: cfg.PushCredentialSID}
+		g.Chat = &ChatGrant{ServiceSID: cfg.ConversationsServiceSID, PushCredentialSID: cfg.ChatPushCredentialSID}
 	}
 	if set.has(grantSync) {
 		g.Sync = &SyncGrant{ServiceSID: cfg.SyncServiceSID}

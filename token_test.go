@@ -230,6 +230,7 @@ func TestBuildGrants(t *testing.T) {
 		TwiMLAppSID:             "AP00000000000000000000000000000001",
 		VoiceIncoming:           true,
 		PushCredentialSID:       "CR00000000000000000000000000000001",
+		ChatPushCredentialSID:   "CR00000000000000000000000000000002",
 		ConversationsServiceSID: "IS00000000000000000000000000000001",
 		ChatServiceSID:          "IS00000000000000000000000000000003",
 		SyncServiceSID:          "IS00000000000000000000000000000002",
@@ -253,9 +254,9 @@ func TestBuildGrants(t *testing.T) {
 		{"voice with params", set("voice"), grantOptions{VoiceParams: map[string]string{"queue": "support"}},
 			`{"identity":"alice","voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"AP00000000000000000000000000000001","params":{"queue":"support"}},"push_credential_sid":"CR00000000000000000000000000000001"}}`},
 		{"conversations uses its service", set("conversations"), grantOptions{},
-			`{"identity":"alice","chat":{"service_sid":"IS00000000000000000000000000000001","push_credential_sid":"CR00000000000000000000000000000001"}}`},
+			`{"identity":"alice","chat":{"service_sid":"IS00000000000000000000000000000001","push_credential_sid":"CR00000000000000000000000000000002"}}`},
 		{"chat uses its service", set("chat"), grantOptions{},
-			`{"identity":"alice","chat":{"service_sid":"IS00000000000000000000000000000003","push_credential_sid":"CR00000000000000000000000000000001"}}`},
+			`{"identity":"alice","chat":{"service_sid":"IS00000000000000000000000000000003","push_credential_sid":"CR00000000000000000000000000000002"}}`},
 		{"sync", set("sync"), grantOptions{}, `{"identity":"alice","data_sync":{"service_sid":"IS00000000000000000000000000000002"}}`},
 	}
 	for _, tt := range tests {
@@ -273,6 +274,7 @@ func TestBuildGrants(t *testing.T) {
 	noIncoming.VoiceIncoming = false
 	noIncoming.TwiMLAppSID = ""
 	noIncoming.PushCredentialSID = ""
+	noIncoming.ChatPushCredentialSID = ""
 	if got, _ := json.Marshal(buildGrants(&noIncoming, set("voice"), "alice", grantOptions{})); string(got) != `{"identity":"alice","voice":{}}` {
 		t.Errorf("voice without incoming or app = %s", got)
 	}
