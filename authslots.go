@@ -49,8 +49,9 @@ func (a *slotAuth) Authenticate(ctx context.Context, username, password string) 
 		case <-t.C:
 			return a.busy()
 		case <-ctx.Done():
-			// The client has gone; nobody reads this answer.
-			return a.busy()
+			// The client has gone: not a sign of overload, so not a 503
+			// (which alerts would count); nobody reads this answer.
+			return Errorf(ECANCELED, "the client closed the request while it waited for a bcrypt slot")
 		}
 	}
 	defer func() { <-a.slots }()

@@ -37,9 +37,9 @@ func TestSlotsBusy(t *testing.T) {
 		<-gate.started // holds a slot until released
 	}
 	err := a.Authenticate(context.Background(), "carol", "pw")
-	var re *retryError
-	if !errors.As(err, &re) || re.err.Code != EUNAVAILABLE || re.after != time.Second ||
-		re.err.Message != "the server is busy checking other logins; try again in 1 second" {
+	var re *Error
+	if !errors.As(err, &re) || re.Code != EUNAVAILABLE || re.RetryAfter != time.Second ||
+		re.Message != "the server is busy checking other logins; try again in 1 second" {
 		t.Fatalf("third check with both slots taken: %#v", err)
 	}
 	select {
@@ -123,5 +123,26 @@ func TestBusyHTTP(t *testing.T) {
 	// alice and addrA now.
 	if status, _, body := g.login(addrA, "alice", "correct horse"); status != 200 {
 		t.Errorf("after the 503: %d %s", status, body)
+	}
+}
+
+// TestSlotsClientGone: a client that leaves while waiting for a slot gets
+// the 499 of a closed request, not the 503 of an overloaded server.
+func TestSlotsClientGone(t *testing.T) {
+	gate := newGateAuth()
+	a := newSlotAuth(gate, 1, time.Minute)
+	held := make(chan error, 1)
+	go func() { held <- a.Authenticate(context.Background(), "alice", "pw") }()
+	<-gate.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := a.Authenticate(ctx, "bob", "pw")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != ECANCELED || problemStatus[e.Code] != 499 || e.RetryAfter != 0 {
+		t.Errorf("waiting check whose client left: %#v", err)
+	}
+	close(gate.release)
+	if err := <-held; err != nil {
+		t.Errorf("check holding the slot: %v", err)
 	}
 }

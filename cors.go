@@ -30,8 +30,11 @@ const allOrigins = "*"
 // library has already set the CORS headers for an allowed origin by then.
 func allowCORS(origins []string) func(http.Handler) http.Handler {
 	opt := cors.Options{
-		AllowedMethods:     []string{http.MethodGet, http.MethodHead, http.MethodPost},
-		AllowedHeaders:     []string{"Content-Type", "Authorization"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders: []string{"Content-Type", "Authorization"},
+		// A page must be able to read how long a 429 or 503 asks it
+		// to wait; Retry-After is not a CORS-safelisted header.
+		ExposedHeaders:     []string{"Retry-After"},
 		MaxAge:             corsMaxAge,
 		OptionsPassthrough: true,
 	}

@@ -122,7 +122,6 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 			return
 		}
 		if err := auth.Authenticate(r.Context(), username, password); err != nil {
-			setRetryAfter(w.Header(), err) // 429 and 503 say when to come back
 			writeError(w, r, log, err)
 			return
 		}

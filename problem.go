@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Error codes, in the manner of benbjohnson/wtf: a small closed set that the
@@ -20,6 +22,7 @@ const (
 	ETOOLARGE      = "body-too-large"
 	EMEDIATYPE     = "unsupported-media-type"
 	ETOOMANY       = "too-many-requests"
+	ECANCELED      = "client-closed-request"
 	EUNAVAILABLE   = "unavailable"
 	EINTERNAL      = "internal"
 	problemTypeURI = "urn:tokend:problem:"
@@ -35,6 +38,7 @@ var problemStatus = map[string]int{
 	ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	EMEDIATYPE:    http.StatusUnsupportedMediaType,
 	ETOOMANY:      http.StatusTooManyRequests,
+	ECANCELED:     499, // nginx's "client closed request": no one reads it, but the log and metrics do
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	EINTERNAL:     http.StatusInternalServerError,
 }
@@ -47,17 +51,20 @@ var problemTitle = map[string]string{
 	ETOOLARGE:     "Request body too large",
 	EMEDIATYPE:    "Unsupported media type",
 	ETOOMANY:      "Too many requests",
+	ECANCELED:     "Client closed request",
 	EUNAVAILABLE:  "Service unavailable",
 	EINTERNAL:     "Internal error",
 }
 
 // Error is an error meant for the client: Code picks the status and title,
-// Message is the detail a person can act on, Params names each invalid field.
+// Message is the detail a person can act on, Params names each invalid field,
+// and RetryAfter, when set, is sent as Retry-After (429 and 503).
 // Anything that is not an *Error is internal and shown only as "internal error".
 type Error struct {
-	Code    string
-	Message string
-	Params  []invalidParam
+	Code       string
+	Message    string
+	Params     []invalidParam
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -126,6 +133,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h.Set("X-Content-Type-Options", "nosniff")
 	if e.Code == EUNAUTHORIZED {
 		h.Set("WWW-Authenticate", `Basic realm="tokend"`)
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)

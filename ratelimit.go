@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,9 +216,7 @@ func (l *loginLimits) limitRequests(log *slog.Logger) func(http.Handler) http.Ha
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if wait, ok := l.requests.take(addrKey(clientAddrFrom(r.Context()))); !ok {
-				err := tooMany(wait, "too many requests from your address")
-				setRetryAfter(w.Header(), err)
-				writeError(w, r, log, err)
+				writeError(w, r, log, tooMany(wait, "too many requests from your address"))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -289,16 +286,6 @@ func addrKey(a netip.Addr) string {
 	}
 }
 
-// retryError is a client error that may succeed after a wait; the handler
-// sends the wait as Retry-After.
-type retryError struct {
-	err   *Error
-	after time.Duration
-}
-
-func (e *retryError) Error() string { return e.err.Error() }
-func (e *retryError) Unwrap() error { return e.err }
-
 // retrySeconds is a wait as Retry-After wants it: whole seconds, at least 1.
 func retrySeconds(d time.Duration) int {
 	s := int(math.Ceil(d.Seconds()))
@@ -308,28 +295,22 @@ func retrySeconds(d time.Duration) int {
 	return s
 }
 
-// retryLater is an error of code whose detail says how long to wait.
+// retryLater is an error of code whose detail and Retry-After say how long
+// to wait.
 func retryLater(code string, wait time.Duration, what string) error {
 	s := retrySeconds(wait)
 	unit := "seconds"
 	if s == 1 {
 		unit = "second"
 	}
-	return &retryError{err: Errorf(code, "%s; try again in %d %s", what, s, unit), after: time.Duration(s) * time.Second}
+	e := Errorf(code, "%s; try again in %d %s", what, s, unit)
+	e.RetryAfter = time.Duration(s) * time.Second
+	return e
 }
 
 // tooMany is a 429 whose detail says how long to wait.
 func tooMany(wait time.Duration, what string) error {
 	return retryLater(ETOOMANY, wait, what)
-}
-
-// setRetryAfter sets Retry-After when err asks the client to come back
-// later; it must run before writeError writes the header.
-func setRetryAfter(h http.Header, err error) {
-	var re *retryError
-	if errors.As(err, &re) {
-		h.Set("Retry-After", strconv.Itoa(retrySeconds(re.after)))
-	}
 }
 
 // clientAddrKey is the context key of the client address.
