@@ -114,7 +114,7 @@ type authStack struct {
 }
 
 // newAuthStack builds the stack for users with the given number of bcrypt
-// slots (one per CPU in tokend).
+// slots (by default one fewer than the CPUs: see bcryptSlots).
 func newAuthStack(cfg *Config, users *Users, slots int, now func() time.Time) (*authStack, error) {
 	s := &authStack{store: newUserStore(users)}
 	var err error

@@ -157,10 +157,3 @@ func (c *cachedAuth) forget(names []string) {
 		}
 	}
 }
-
-// len is the number of entries, for tests of the bound.
-func (c *cachedAuth) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}

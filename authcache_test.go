@@ -197,3 +197,10 @@ func TestUnknownUserCostsABcrypt(t *testing.T) {
 		t.Errorf("dummy cost %d after the reload, want %d", cost, bcrypt.MinCost+1)
 	}
 }
+
+// len is the number of entries, for tests of the bound.
+func (c *cachedAuth) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -252,8 +252,8 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 	if c.Region != "" && !regionPattern.MatchString(c.Region) {
 		s.problemf("TWILIO_REGION is %q: use a Twilio region such as us1, ie1 or au1", c.Region)
 	}
-	if utf8.RuneCountInString(c.VideoRoom) > 128 {
-		s.problemf("VIDEO_ROOM is longer than 128 characters, the most Twilio Video allows")
+	if utf8.RuneCountInString(c.VideoRoom) > maxVideoRoom {
+		s.problemf("VIDEO_ROOM is longer than %d characters, the most Twilio Video allows", maxVideoRoom)
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
 	s.operation(c)

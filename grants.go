@@ -167,6 +167,7 @@ func buildGrants(cfg *Config, set grantSet, identity string, opt grantOptions) G
 const (
 	maxIdentityAny   = 256 // Chat, Conversations, Sync
 	maxIdentityVideo = 128
+	maxVideoRoom     = 128 // a room's unique name
 )
 
 // checkIdentity returns a problem with identity for the grants in set, or "".

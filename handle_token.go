@@ -78,7 +78,9 @@ type fieldError struct{ field, problem string }
 
 func (e *fieldError) Error() string { return e.field + ": " + e.problem }
 
-// tokenResponse is the body of a successful POST /token.
+// tokenResponse is the body of a successful POST /token. writeTokenResponse
+// writes it by hand, byte for byte as encoding/json would from these tags
+// (TestWriteTokenResponse); clients and tests decode it with them.
 type tokenResponse struct {
 	Token     string `json:"token"`
 	Identity  string `json:"identity"`
@@ -94,11 +96,11 @@ type tokenPlan struct {
 
 // handleToken trades a username and password for an access token.
 func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) http.Handler {
+	allow := "POST"
+	if len(cfg.CORSOrigins) > 0 {
+		allow = "OPTIONS, POST"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allow := "POST"
-		if len(cfg.CORSOrigins) > 0 {
-			allow = "OPTIONS, POST"
-		}
 		switch {
 		case r.Method == http.MethodOptions && len(cfg.CORSOrigins) > 0:
 			// A CORS preflight (or a plain OPTIONS): allowCORS has set the
@@ -412,8 +414,8 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 			problems["room"] = "is not valid UTF-8"
 		case !plan.grants.has(grantVideo):
 			problems["room"] = "is for the video grant, which this token does not carry"
-		case n > maxIdentityVideo:
-			problems["room"] = fmt.Sprintf("is %d characters; Twilio Video allows at most %d", n, maxIdentityVideo)
+		case n > maxVideoRoom:
+			problems["room"] = fmt.Sprintf("is %d characters; Twilio Video allows at most %d", n, maxVideoRoom)
 		}
 	}
 	if len(req.VoiceParams) > 0 {

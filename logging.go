@@ -54,9 +54,10 @@ func noteAuthFailure(ctx context.Context, reason string) {
 // grants and token ID; on an error the problem code (for a 401, why), and at
 // debug level the detail the client was told. No header and nothing of the
 // body is logged.
-// routeOf names the route a request matches, a bounded metrics label where
+//
+// routeOf names the route a request matches: a bounded metrics label, where
 // the raw path is not. The client address, worked out once here with the
-// trusted proxies, is put in the request's context for the limits too, so
+// trusted proxies, goes into the request's context for the limits too, so
 // the log and the limits always agree on it (and the request is copied once).
 func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string, trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {

@@ -130,7 +130,6 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if e.Code == EUNAUTHORIZED {
 		h.Set("WWW-Authenticate", `Basic realm="tokend"`)
 	}

@@ -136,13 +136,6 @@ func (b *budgets) end(key string, failed bool) {
 	}
 }
 
-// len is the number of keys held, for tests of the memory bound.
-func (b *budgets) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.entries)
-}
-
 // waitFor is how long the bucket takes to earn tokens.
 func (b *budgets) waitFor(tokens float64) time.Duration {
 	return time.Duration(tokens / float64(b.limit) * float64(time.Second))

@@ -537,3 +537,10 @@ func TestEnvExampleGuardDefaults(t *testing.T) {
 		t.Errorf(".env.example: %+v\ndefaults:     %+v", example, defaults)
 	}
 }
+
+// len is the number of keys held, for tests of the memory bound.
+func (b *budgets) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.entries)
+}

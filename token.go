@@ -16,8 +16,8 @@ import (
 // maxTokenTTL is Twilio's ceiling on a token's lifetime (error 20157).
 const maxTokenTTL = 24 * time.Hour
 
-// Claims are the claims of a Twilio access token, in the order Twilio's
-// helpers emit them. All times come from one clock reading.
+// Claims are the claims of a Twilio access token (key order does not
+// matter to Twilio). All times come from one clock reading.
 type Claims struct {
 	JTI       string `json:"jti"`
 	Issuer    string `json:"iss"`
