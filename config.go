@@ -393,3 +393,30 @@ func (s *settings) guard(c *Config) {
 	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }
+
+// loadAll reads the configuration and the users file, and reports every
+// problem with either in one error.
+func loadAll(lookup func(string) string) (*Config, *Users, error) {
+	cfg, err := loadConfig(lookup)
+	var cerr *ConfigError
+	if err != nil && !errors.As(err, &cerr) {
+		return nil, nil, err
+	}
+	path := usersFile(lookup)
+	users, uerr := loadUsers(path)
+	if uerr != nil {
+		if cerr == nil {
+			cerr = &ConfigError{}
+		}
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("USERS_FILE: %v (add users with `tokend user add NAME`)", uerr))
+	} else if users.Len() == 0 {
+		if cerr == nil {
+			cerr = &ConfigError{}
+		}
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("USERS_FILE %s has no users: add one with `tokend user add NAME`", path))
+	}
+	if cerr != nil {
+		return nil, nil, cerr
+	}
+	return cfg, users, nil
+}
