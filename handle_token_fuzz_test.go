@@ -86,7 +86,7 @@ func checkClientError(t *testing.T, err error) {
 	if !ok {
 		t.Fatalf("%T %v is not an *Error: the client would get a 500", err, err)
 	}
-	if status, ok := problemStatus[e.Code]; !ok || status < 400 || status > 499 {
+	if status, _, ok := problemKind(e.Code); !ok || status < 400 || status > 499 {
 		t.Fatalf("code %q has status %d", e.Code, status)
 	}
 	if e.Message == "" {

@@ -13,7 +13,7 @@ import (
 )
 
 // Error codes, in the manner of benbjohnson/wtf: a small closed set that the
-// HTTP layer maps to a status in one table (problemStatus).
+// HTTP layer maps to a status in one table (problemKind).
 const (
 	EINVALID       = "invalid-request"
 	EUNAUTHORIZED  = "unauthorized"
@@ -28,32 +28,34 @@ const (
 	problemTypeURI = "urn:tokend:problem:"
 )
 
-// problemStatus and problemTitle are the one table from code to HTTP status
-// and stable title.
-var problemStatus = map[string]int{
-	EINVALID:      http.StatusBadRequest,
-	EUNAUTHORIZED: http.StatusUnauthorized,
-	ENOTFOUND:     http.StatusNotFound,
-	EMETHOD:       http.StatusMethodNotAllowed,
-	ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	EMEDIATYPE:    http.StatusUnsupportedMediaType,
-	ETOOMANY:      http.StatusTooManyRequests,
-	ECANCELED:     499, // nginx's "client closed request": no one reads it, but the log and metrics do
-	EUNAVAILABLE:  http.StatusServiceUnavailable,
-	EINTERNAL:     http.StatusInternalServerError,
-}
-
-var problemTitle = map[string]string{
-	EINVALID:      "Invalid request",
-	EUNAUTHORIZED: "Unauthorized",
-	ENOTFOUND:     "Not found",
-	EMETHOD:       "Method not allowed",
-	ETOOLARGE:     "Request body too large",
-	EMEDIATYPE:    "Unsupported media type",
-	ETOOMANY:      "Too many requests",
-	ECANCELED:     "Client closed request",
-	EUNAVAILABLE:  "Service unavailable",
-	EINTERNAL:     "Internal error",
+// problemKind is the one table from code to HTTP status and stable title;
+// ok is false for a code it does not know.
+func problemKind(code string) (status int, title string, ok bool) {
+	switch code {
+	case EINVALID:
+		return http.StatusBadRequest, "Invalid request", true
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized, "Unauthorized", true
+	case ENOTFOUND:
+		return http.StatusNotFound, "Not found", true
+	case EMETHOD:
+		return http.StatusMethodNotAllowed, "Method not allowed", true
+	case ETOOLARGE:
+		return http.StatusRequestEntityTooLarge, "Request body too large", true
+	case EMEDIATYPE:
+		return http.StatusUnsupportedMediaType, "Unsupported media type", true
+	case ETOOMANY:
+		return http.StatusTooManyRequests, "Too many requests", true
+	case ECANCELED:
+		// nginx's "client closed request": nobody reads it, but the log
+		// and the metrics do.
+		return 499, "Client closed request", true
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable, "Service unavailable", true
+	case EINTERNAL:
+		return http.StatusInternalServerError, "Internal error", true
+	}
+	return http.StatusInternalServerError, "Internal error", false
 }
 
 // Error is an error meant for the client: Code picks the status and title,
@@ -113,16 +115,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{Code: EINTERNAL, Message: "internal error"}
 	}
-	status, ok := problemStatus[e.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status, title, _ := problemKind(e.Code)
 	if rl := requestLogFrom(r.Context()); rl != nil {
 		rl.problem, rl.detail = e.Code, e.Message
 	}
 	p := problem{
 		Type:          problemTypeURI + e.Code,
-		Title:         problemTitle[e.Code],
+		Title:         title,
 		Status:        status,
 		Detail:        e.Message,
 		InvalidParams: e.Params,
