@@ -129,7 +129,7 @@ func BenchmarkLoginCold(b *testing.B) {
 func BenchmarkLoginCached(b *testing.B) {
 	cfg := unlimited(benchConfig(b))
 	auth := newLoginLimits(cfg.Limits, time.Now).guard(benchStack(b, cfg))
-	ctx := context.WithValue(context.Background(), clientAddrKey{}, netip.MustParseAddr("198.51.100.7"))
+	ctx := withClient(netip.MustParseAddr("198.51.100.7"))
 	if err := auth.Authenticate(ctx, benchUser, benchPassword); err != nil {
 		b.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func BenchmarkLoginUnderFlood(b *testing.B) {
 func BenchmarkUnknownVsWrong(b *testing.B) {
 	cfg := unlimited(benchConfig(b))
 	auth := newLoginLimits(cfg.Limits, time.Now).guard(benchStack(b, cfg))
-	ctx := context.WithValue(context.Background(), clientAddrKey{}, netip.MustParseAddr("198.51.100.7"))
+	ctx := withClient(netip.MustParseAddr("198.51.100.7"))
 	const samples = 15
 	var unknown, wrong []time.Duration
 	timeLogin := func(user string) time.Duration {

@@ -1,23 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 )
-
-// clientAddrKey is the context key of the client address.
-type clientAddrKey struct{}
-
-// clientAddrFrom returns the client address observe found (the
-// connection's peer, or, when the peer is a trusted proxy, the address
-// X-Forwarded-For gives for it), or the zero Addr.
-func clientAddrFrom(ctx context.Context) netip.Addr {
-	a, _ := ctx.Value(clientAddrKey{}).(netip.Addr)
-	return a
-}
 
 // clientAddr works out the client's address. X-Forwarded-For is read only
 // when the peer is a trusted proxy, and from the right: each trusted proxy

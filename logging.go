@@ -23,13 +23,18 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // returns, so handlers report what only they know (who logged in, why a login
 // failed) without response headers or a logger of their own. Only the
 // request's own goroutine touches it.
+//
+// It also carries the client address, worked out once by observe, so the
+// log and the limits agree on it, and its limiter key, made at most once.
 type requestLog struct {
-	identity    string   // on success: the token's identity
-	grants      grantSet // on success: the token's grants
-	jti         string   // on success: the token's ID
-	authFailure string   // on a 401: why, as a metrics label (authFailureReasons)
-	problem     string   // on an error answer: its code
-	detail      string   // on an error answer: what the client was told; logged at debug only
+	client      netip.Addr // clientAddr, with the trusted proxies
+	clientKey   string     // addrKey(client), once the limits asked (clientKeyFrom)
+	identity    string     // on success: the token's identity
+	grants      grantSet   // on success: the token's grants
+	jti         string     // on success: the token's ID
+	authFailure string     // on a 401: why, as a metrics label (authFailureReasons)
+	problem     string     // on an error answer: its code
+	detail      string     // on an error answer: what the client was told; logged at debug only
 }
 
 type requestLogKey struct{}
@@ -56,19 +61,16 @@ func noteAuthFailure(ctx context.Context, reason string) {
 // body is logged.
 //
 // routeOf names the route a request matches: a bounded metrics label, where
-// the raw path is not. The client address, worked out once here with the
-// trusted proxies, goes into the request's context for the limits too, so
-// the log and the limits always agree on it (and the request is copied once).
+// the raw path is not. The client address is worked out once here, with the
+// trusted proxies, and travels in the log record for the limits too.
 func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string, trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rl := &requestLog{}
+			rl := &requestLog{client: clientAddr(r, trusted)}
 			sw := &statusWriter{ResponseWriter: w}
 			route := routeOf(r)
-			client := clientAddr(r, trusted)
-			ctx := context.WithValue(context.WithValue(r.Context(), requestLogKey{}, rl), clientAddrKey{}, client)
-			next.ServeHTTP(sw, r.WithContext(ctx))
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, rl)))
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK // the handler wrote nothing: net/http answers 200
@@ -81,7 +83,7 @@ func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string, t
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Duration("duration", elapsed),
-				slog.String("client", client.String()),
+				slog.String("client", rl.client.String()),
 			}
 			if rl.identity != "" {
 				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("grants", rl.grants.String()), slog.String("jti", rl.jti))

@@ -206,7 +206,7 @@ func newLoginLimits(l Limits, now func() time.Time) *loginLimits {
 func (l *loginLimits) limitRequests(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if wait, ok := l.requests.take(addrKey(clientAddrFrom(r.Context()))); !ok {
+			if wait, ok := l.requests.take(clientKeyFrom(r.Context())); !ok {
 				writeError(w, r, log, tooMany(wait, "too many requests from your address"))
 				return
 			}
@@ -235,7 +235,7 @@ type guardedAuth struct {
 }
 
 func (g *guardedAuth) Authenticate(ctx context.Context, username, password string) (err error) {
-	addr := addrKey(clientAddrFrom(ctx))
+	addr := clientKeyFrom(ctx)
 	user := userKey(username)
 	wait, ok := g.limits.addrFails.begin(addr)
 	if !ok {
@@ -260,6 +260,19 @@ func (g *guardedAuth) Authenticate(ctx context.Context, username, password strin
 func userKey(username string) string {
 	sum := sha256.Sum256([]byte(username))
 	return string(sum[:])
+}
+
+// clientKeyFrom returns the limiter key of the request's client address
+// (the one observe found), made once per request however many limits ask.
+func clientKeyFrom(ctx context.Context) string {
+	rl := requestLogFrom(ctx)
+	if rl == nil {
+		return addrKey(netip.Addr{})
+	}
+	if rl.clientKey == "" {
+		rl.clientKey = addrKey(rl.client)
+	}
+	return rl.clientKey
 }
 
 // addrKey is the limiter key of a client address. An IPv6 client is keyed

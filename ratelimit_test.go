@@ -399,8 +399,8 @@ func TestLimiterFlood(t *testing.T) {
 		AddrRequests: 1 << 20, AddrRequestsPerSecond: 1 << 20, MaxKeys: 200}, clock.now)
 	auth := l.guard(errAuthAlways{})
 	for i := range 5000 {
-		ctx := context.WithValue(context.Background(), clientAddrKey{}, netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
-		l.requests.take(addrKey(clientAddrFrom(ctx)))
+		ctx := withClient(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
+		l.requests.take(clientKeyFrom(ctx))
 		if err := auth.Authenticate(ctx, fmt.Sprintf("user-%d-%s", i, strings.Repeat("x", 1000)), "pw"); err != errBadCredentials {
 			t.Fatalf("%d: %v", i, err)
 		}
@@ -543,4 +543,9 @@ func (b *budgets) len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.entries)
+}
+
+// withClient is the context observe gives a request from addr.
+func withClient(addr netip.Addr) context.Context {
+	return context.WithValue(context.Background(), requestLogKey{}, &requestLog{client: addr})
 }
