@@ -27,6 +27,7 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // It also carries the client address, worked out once by observe, so the
 // log and the limits agree on it, and its limiter key, made at most once.
 type requestLog struct {
+	route       string     // the mux pattern matched (recordRoute); "" for none
 	client      netip.Addr // clientAddr, with the trusted proxies
 	clientKey   string     // addrKey(client), once the limits asked (clientKeyFrom)
 	identity    string     // on success: the token's identity
@@ -60,22 +61,25 @@ func noteAuthFailure(ctx context.Context, reason string) {
 // debug level the detail the client was told. No header and nothing of the
 // body is logged.
 //
-// routeOf names the route a request matches: a bounded metrics label, where
-// the raw path is not. The client address is worked out once here, with the
+// The route, a bounded metrics label where the raw path is not, comes from
+// recordRoute. The client address is worked out once here, with the
 // trusted proxies, and travels in the log record for the limits too.
-func observe(log *slog.Logger, m *metrics, routeOf func(*http.Request) string, trusted []netip.Prefix) func(http.Handler) http.Handler {
+func observe(log *slog.Logger, m *metrics, trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rl := &requestLog{client: clientAddr(r, trusted)}
 			sw := &statusWriter{ResponseWriter: w}
-			route := routeOf(r)
 			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, rl)))
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK // the handler wrote nothing: net/http answers 200
 			}
 			elapsed := time.Since(start)
+			route := rl.route
+			if route == "" {
+				route = "unmatched"
+			}
 			m.observe(route, status, elapsed, rl)
 
 			attrs := []slog.Attr{

@@ -126,7 +126,8 @@ func TestAuthFailureReasonsShareOneAnswer(t *testing.T) {
 func TestMetricsCountRateLimited(t *testing.T) {
 	m := newMetrics()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := observe(log, m, func(*http.Request) string { return "/token" }, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.Handle("/token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("limit") != "" {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, log, Errorf(ETOOMANY, "too many attempts"))
@@ -134,6 +135,7 @@ func TestMetricsCountRateLimited(t *testing.T) {
 		}
 		writeError(w, r, log, errBadCredentials)
 	}))
+	h := observe(log, m, nil)(recordRoute(mux))
 	serveOne(h, "POST", "/token?limit=1", "", "", "")
 	serveOne(h, "POST", "/token?limit=1", "", "", "")
 	serveOne(h, "POST", "/token", "", "", "")

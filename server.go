@@ -23,11 +23,11 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userSto
 // last: security headers, CORS, panic recovery, and the request log and
 // metrics (which also works out the client address for the limits).
 func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metrics) http.Handler {
-	var h http.Handler = mux
+	h := recordRoute(mux)
 	h = secureHeaders(h)
 	h = allowCORS(cfg.CORSOrigins)(h)
 	h = recoverPanics(log)(h)
-	h = observe(log, m, routeOf(mux), cfg.TrustedProxies)(h)
+	h = observe(log, m, cfg.TrustedProxies)(h)
 	return h
 }
 
@@ -46,15 +46,19 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter
 	mux.Handle("/", handleNotFound(log))
 }
 
-// routeOf returns the pattern of mux that a request matches, which names its
-// route in metrics: a small, fixed set of values, where raw paths are not.
-func routeOf(mux *http.ServeMux) func(*http.Request) string {
-	return func(r *http.Request) string {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			return pattern
-		}
-		return "unmatched"
-	}
+// recordRoute notes in the request's log record the pattern mux matched,
+// which names the route in metrics: a small, fixed set of values, where raw
+// paths are not. The mux sets r.Pattern when it picks a handler, so the
+// route costs no second match; it is noted even when the handler panics.
+func recordRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if rl := requestLogFrom(r.Context()); rl != nil {
+				rl.route = r.Pattern
+			}
+		}()
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // handleHealthz answers while the process is serving.
