@@ -31,6 +31,7 @@ var authFailureReasons = []string{authMissingCredentials, authMalformedAuthoriza
 type metrics struct {
 	registry        *prometheus.Registry
 	tokensIssued    *prometheus.CounterVec
+	tokensByGrant   []prometheus.Counter // tokensIssued's series, in allGrantNames order: no label lookup per token
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
@@ -63,7 +64,7 @@ func newMetrics() *metrics {
 		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
 	)
 	for _, g := range allGrantNames {
-		m.tokensIssued.WithLabelValues(string(g))
+		m.tokensByGrant = append(m.tokensByGrant, m.tokensIssued.WithLabelValues(string(g)))
 	}
 	for _, r := range authFailureReasons {
 		m.authFailures.WithLabelValues(r)
@@ -77,9 +78,9 @@ func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *r
 	m.requestDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
 	switch {
 	case rl.identity != "":
-		for _, g := range allGrantNames {
+		for i, g := range allGrantNames {
 			if rl.grants.has(g) {
-				m.tokensIssued.WithLabelValues(string(g)).Inc()
+				m.tokensByGrant[i].Inc()
 			}
 		}
 	case status == http.StatusUnauthorized:
