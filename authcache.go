@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"maps"
 	"sync"
 	"time"
 )
@@ -114,29 +115,13 @@ func (c *cachedAuth) put(key [sha256.Size]byte, e cacheEntry) {
 func (c *cachedAuth) makeRoom(now time.Time) {
 	if now.Sub(c.lastSweep) >= sweepFullEvery {
 		c.lastSweep = now
-		for k, e := range c.entries {
-			if !now.Before(e.expires) {
-				delete(c.entries, k)
-			}
-		}
+		maps.DeleteFunc(c.entries, func(_ [sha256.Size]byte, e cacheEntry) bool { return !now.Before(e.expires) })
 	}
 	if len(c.entries) < c.max {
 		return
 	}
-	var (
-		victim [sha256.Size]byte
-		first  time.Time
-		n      int
-	)
-	for k, e := range c.entries {
-		if n == 0 || e.expires.Before(first) {
-			victim, first = k, e.expires
-		}
-		if n++; n == evictSample {
-			break
-		}
-	}
-	delete(c.entries, victim)
+	// The soonest to expire goes first.
+	evictSampled(c.entries, func(e cacheEntry) float64 { return -float64(e.expires.UnixNano()) })
 }
 
 // forget drops every entry of the named users, whose hash changed or who
@@ -151,9 +136,5 @@ func (c *cachedAuth) forget(names []string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, e := range c.entries {
-		if gone[e.user] {
-			delete(c.entries, k)
-		}
-	}
+	maps.DeleteFunc(c.entries, func(_ [sha256.Size]byte, e cacheEntry) bool { return gone[e.user] })
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/netip"
@@ -159,31 +160,37 @@ func (b *budgets) entry(key string, now time.Time) *budget {
 // sweep drops every bucket that is full and idle.
 func (b *budgets) sweep(now time.Time) {
 	b.lastSweep = now
-	for key, e := range b.entries {
-		if e.pending == 0 && e.lim.TokensAt(now) >= float64(b.burst) {
-			delete(b.entries, key)
-		}
-	}
+	maps.DeleteFunc(b.entries, func(_ string, e *budget) bool {
+		return e.pending == 0 && e.lim.TokensAt(now) >= float64(b.burst)
+	})
 }
 
 // evict drops one bucket to make room: of a few taken at random, the one
 // with the most tokens left, which forgets the least. A locked key is kept
 // unless every key sampled is locked as well.
 func (b *budgets) evict(now time.Time) {
+	evictSampled(b.entries, func(e *budget) float64 { return e.lim.TokensAt(now) - float64(e.pending) })
+}
+
+// evictSampled deletes, of evictSample entries of m taken at random (Go's
+// map order), the one whose score is highest: a bounded table makes room
+// in constant time, and what it forgets is chosen, not arbitrary. The
+// verification cache and the login limits both use it.
+func evictSampled[K comparable, V any](m map[K]V, score func(V) float64) {
 	var (
-		victim string
-		most   = math.Inf(-1)
+		victim K
+		best   = math.Inf(-1)
 		n      int
 	)
-	for key, e := range b.entries {
-		if t := e.lim.TokensAt(now) - float64(e.pending); t > most {
-			victim, most = key, t
+	for k, v := range m {
+		if s := score(v); n == 0 || s > best {
+			victim, best = k, s
 		}
 		if n++; n == evictSample {
 			break
 		}
 	}
-	delete(b.entries, victim)
+	delete(m, victim)
 }
 
 // loginLimits are the three budgets of the login limits.
