@@ -11,7 +11,7 @@ import (
 // start-up's own error, word for word, since both come from loadAll.
 func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
-	envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+	envFile := envFileFlag(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}

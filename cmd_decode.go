@@ -24,7 +24,7 @@ const maxTokenInput = 64 << 10
 // reports "invalid access token". It never prints the secret.
 func runDecode(args []string, getenv func(string) string, now func() time.Time, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("decode", stderr)
-	envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+	envFile := envFileFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage // the flag package has said what was wrong
 	}

@@ -14,7 +14,7 @@ import (
 // settings, not the users file: the identity is whatever --identity says.
 func runMint(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mint", stderr)
-	envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+	envFile := envFileFlag(fs)
 	identity := fs.String("identity", "", "the token's identity (required)")
 	var grants grantFlag
 	fs.Var(&grants, "grant", "a `GRANT`: video, voice, chat, conversations or sync; repeat it or give a comma list (default TOKEN_GRANTS)")

@@ -22,7 +22,7 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("user "+sub, stderr)
-	envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+	envFile := envFileFlag(fs)
 	nargs := 1
 	if sub == "list" {
 		nargs = 0

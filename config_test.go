@@ -594,13 +594,7 @@ func TestEnvLookupUnreadable(t *testing.T) {
 
 func TestLoadAllUsersFile(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, content string) string { return writeTestFile(t, dir, name, content) }
 	good := write("good", "alice:"+string(usersTestHash(t, "alice-pw"))+"\n")
 	missing := filepath.Join(dir, "missing")
 	empty := write("empty", "# no users yet\n\n")

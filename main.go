@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 	switch cmd {
 	case "serve":
 		fs := newFlagSet("serve", stderr)
-		envFile := fs.String("env-file", ".env", "read settings from `FILE`")
+		envFile := envFileFlag(fs)
 		dev := fs.Bool("dev", false, "development mode: fake credentials, a demo user, loopback only")
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
@@ -109,6 +109,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		fmt.Fprintf(stderr, "tokend: unknown command %q\n\n%s", cmd, usage)
 		return errUsage
 	}
+}
+
+// envFileFlag adds --env-file, which every command that reads settings
+// takes, to fs.
+func envFileFlag(fs *flag.FlagSet) *string {
+	return fs.String("env-file", ".env", "read settings from `FILE`")
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

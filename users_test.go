@@ -617,13 +617,7 @@ func TestUserDel(t *testing.T) {
 
 func TestUserList(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, content string) string { return writeTestFile(t, dir, name, content) }
 	h := string(usersTestHash(t, "pw"))
 	three := write("three", "# users\ncarol:"+h+"\nalice:"+h+"\n\nBob:"+h+"\nbob:"+h+"\n")
 	empty := write("empty", "# nobody yet\n")
@@ -713,4 +707,15 @@ func TestBcryptAuth(t *testing.T) {
 		{"bob", "bob-pw", errBadCredentials},
 	}
 	check(t)
+}
+
+// writeTestFile writes content to dir/name, readable by its owner only, and
+// returns the path.
+func writeTestFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
