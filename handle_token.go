@@ -94,8 +94,8 @@ type tokenPlan struct {
 	opt    grantOptions
 }
 
-// handleToken trades a username and password for an access token.
-func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, now func() time.Time) http.Handler {
+// handleToken trades a login for an access token.
+func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, now func() time.Time) http.Handler {
 	allow := "POST"
 	if len(cfg.CORSOrigins) > 0 {
 		allow = "OPTIONS, POST"
@@ -118,12 +118,8 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, auth Authenticat
 			writeError(w, r, log, err)
 			return
 		}
-		username, password, err := credentials(r, req)
+		username, err := logins.identify(r, req.Username, req.Password)
 		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		if err := auth.Authenticate(r.Context(), username, password); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
@@ -344,33 +340,6 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 		}
 	}
 	return req, nil
-}
-
-// credentials returns the username and password from the body or from
-// HTTP Basic auth; sending both is ambiguous and refused.
-func credentials(r *http.Request, req tokenRequest) (username, password string, err error) {
-	inBody := req.Username != "" || req.Password != ""
-	if r.Header.Get("Authorization") != "" {
-		if inBody {
-			return "", "", Errorf(EINVALID, "credentials were sent both in the Authorization header and in the body; send them once")
-		}
-		user, pass, ok := r.BasicAuth()
-		if !ok {
-			noteAuthFailure(r.Context(), authMalformedAuthorization)
-			return "", "", errBadCredentials
-		}
-		username, password = user, pass
-	} else {
-		username, password = req.Username, req.Password
-	}
-	if username == "" || password == "" {
-		noteAuthFailure(r.Context(), authMissingCredentials)
-		return "", "", errBadCredentials
-	}
-	if len(password) > maxPasswordBytes {
-		return "", "", invalidFields(map[string]string{"password": fmt.Sprintf("is longer than %d bytes, which bcrypt cannot check", maxPasswordBytes)})
-	}
-	return username, password, nil
 }
 
 // mint signs the token the plan describes for identity, which the caller

@@ -50,7 +50,7 @@ func FuzzTokenRequest(f *testing.F) {
 		}
 		// The handler stops at a refused login; the fuzzer goes on, so
 		// that planToken sees every decoded request.
-		username, _, err := credentials(r, req)
+		username, _, err := credentials(r, req.Username, req.Password)
 		if err != nil {
 			checkClientError(t, err)
 		}

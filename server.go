@@ -10,12 +10,17 @@ import (
 // NewServer returns tokend's HTTP handler: every route, wrapped in the
 // middleware every response goes through. auth checks passwords (the login
 // limits go around it here, where the client address is known); users is
-// what /readyz checks; m collects the metrics.
-func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userStore, m *metrics, now func() time.Time) http.Handler {
+// what /readyz checks; m collects the metrics. opts add ways of logging in
+// beside passwords.
+func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userStore, m *metrics, now func() time.Time, opts ...loginOption) http.Handler {
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
 	limits := newLoginLimits(cfg.Limits, now)
-	addRoutes(mux, log, cfg, minter, limits.guard(auth), limits, users, m, now)
+	logins := &signIn{auth: limits.guard(auth)}
+	for _, opt := range opts {
+		opt(logins)
+	}
+	addRoutes(mux, log, cfg, minter, logins, limits, users, m, now)
 	return withMiddleware(mux, log, cfg, m)
 }
 
@@ -33,8 +38,8 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 
 // addRoutes lists the whole API surface in one place. With METRICS_ADDR set,
 // /metrics is served there instead (serve), away from /token.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, auth Authenticator, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
-	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, auth, now)))
+func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
+	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
 	mux.Handle("/healthz", handleHealthz())
 	mux.Handle("/readyz", handleReadyz(log, users))
 	if cfg.MetricsAddr == "" {
