@@ -7,10 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"hash"
 	"maps"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // cachedAuth remembers logins that bcrypt has verified, in the manner of
@@ -26,6 +29,8 @@ type cachedAuth struct {
 	max   int
 	now   func() time.Time
 	macs  sync.Pool // of hash.Hash keyed with the process's key
+	// flights share one check among identical logins that miss at once.
+	flights singleflight.Group
 
 	mu        sync.Mutex
 	entries   map[[sha256.Size]byte]cacheEntry
@@ -61,11 +66,58 @@ func (c *cachedAuth) Authenticate(ctx context.Context, username, password string
 	if known && c.hit(key, hash) {
 		return nil
 	}
-	err := c.next.Authenticate(ctx, username, password)
-	if err == nil && known {
-		c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
+	return c.shared(ctx, key, hash, known, username, password)
+}
+
+// shared runs the check of a login the cache missed, once for every login
+// with the same username and password that misses while it runs: they wait
+// for it and share its answer, so 48 identical logins cost one bcrypt. The
+// flight is keyed by the entry key, never by the password.
+//
+// The check runs on behalf of every login sharing it, so no one client's
+// going away cancels it (it is bounded by BCRYPT_MAX_WAIT and one bcrypt);
+// each login still stops waiting when its own client goes. The check is
+// charged to the login limits once, against the address of the login that
+// started it: identical guesses are one guess.
+func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []byte, known bool, username, password string) error {
+	for try := 0; ; try++ {
+		ch := c.flights.DoChan(string(key[:]), func() (any, error) {
+			// A login that missed the cache just as the check before it
+			// ended finds its entry here instead of checking again.
+			if known && c.hit(key, hash) {
+				return "", nil
+			}
+			// The check notes why it failed in a record of its own, which
+			// every login sharing it copies into its own.
+			rl := &requestLog{}
+			if own := requestLogFrom(ctx); own != nil {
+				rl.client, rl.clientKey = own.client, clientKeyFrom(ctx)
+			}
+			checkCtx := context.WithValue(context.WithoutCancel(ctx), requestLogKey{}, rl)
+			err := c.next.Authenticate(checkCtx, username, password)
+			if err == nil && known {
+				c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
+			}
+			return rl.authFailure, err
+		})
+		var res singleflight.Result
+		select {
+		case res = <-ch:
+		case <-ctx.Done():
+			return Errorf(ECANCELED, "the client closed the request while its login was checked")
+		}
+		// A check started from another address that is locked says
+		// nothing about this login's own address: check again, once
+		// more than the checks that could be in the way.
+		var al *addrLockedError
+		if res.Shared && errors.As(res.Err, &al) && al.addr != clientKeyFrom(ctx) && try < 2 {
+			continue
+		}
+		if reason, _ := res.Val.(string); reason != "" {
+			noteAuthFailure(ctx, reason)
+		}
+		return res.Err
 	}
-	return err
 }
 
 // digest is the entry key: the username's length comes first, so that no

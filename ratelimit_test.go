@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -318,40 +319,102 @@ func TestAddrKey(t *testing.T) {
 	}
 }
 
-// TestBudgetsInFlight: attempts in flight are held against the budget, so
-// a burst of concurrent guesses cannot all pass the check before the first
-// failure is counted.
+// TestBudgetsInFlight: attempts in flight hold the budget's last events, so
+// the checks running at once can never spend more than is left; an attempt
+// that finds them held waits for one to end instead of being refused, and a
+// lock is only what failures charged.
 func TestBudgetsInFlight(t *testing.T) {
 	clock := newTestClock()
+	ctx := context.Background()
 	b := newBudgets(2, 1, 100, clock.now)
 	for i := range 2 {
-		if _, ok := b.begin("alice"); !ok {
-			t.Fatalf("attempt %d refused", i)
+		if _, locked, err := b.begin(ctx, "alice", time.Minute); locked || err != nil {
+			t.Fatalf("attempt %d refused: locked=%v %v", i, locked, err)
 		}
 	}
-	if wait, ok := b.begin("alice"); ok || wait != time.Second {
-		t.Fatalf("third attempt in flight: ok=%v wait=%s", ok, wait)
+	if wait, locked := b.locked("alice"); locked {
+		t.Fatalf("two attempts in flight reported as a lock (wait %s)", wait)
 	}
-	b.end("alice", false) // a success gives its place back
-	if _, ok := b.begin("alice"); !ok {
-		t.Fatal("attempt after a success refused")
+	// A third waits: both events are held. It is not refused.
+	if _, locked, err := b.begin(ctx, "alice", 0); locked || err != errAttemptsInFlight {
+		t.Fatalf("third attempt, no wait: locked=%v %v", locked, err)
+	}
+	third := make(chan error, 1)
+	go func() {
+		_, locked, err := b.begin(ctx, "alice", time.Minute)
+		if locked {
+			err = errors.New("locked")
+		}
+		third <- err
+	}()
+	b.end("alice", false) // a success gives its event back: the third goes on
+	if err := <-third; err != nil {
+		t.Fatalf("third attempt after a success: %v", err)
 	}
 	b.end("alice", true)
+	// The last attempt in flight is waited for, and its failure locks.
+	fourth := make(chan time.Duration, 1)
+	go func() {
+		wait, locked, err := b.begin(ctx, "alice", time.Minute)
+		if !locked || err != nil {
+			t.Errorf("fourth attempt: locked=%v %v", locked, err)
+		}
+		fourth <- wait
+	}()
 	b.end("alice", true)
-	if wait, ok := b.begin("alice"); ok || wait != time.Second {
-		t.Fatalf("after two failures: ok=%v wait=%s", ok, wait)
+	if wait := <-fourth; wait != time.Second {
+		t.Errorf("after two failures: wait %s, want 1s", wait)
+	}
+	if wait, locked := b.locked("alice"); !locked || wait != time.Second {
+		t.Errorf("locked(alice) = %s %v, want 1s true", wait, locked)
+	}
+	// A waiting attempt stops when its client goes.
+	c := newBudgets(1, 1, 100, clock.now)
+	c.begin(ctx, "bob", time.Minute)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, locked, err := c.begin(gone, "bob", time.Minute); locked || err != context.Canceled {
+		t.Errorf("canceled wait: locked=%v %v", locked, err)
+	}
+}
+
+// TestBudgetsReset: reset lifts a lock at once, and an attempt in flight
+// during the reset is still charged when it fails.
+func TestBudgetsReset(t *testing.T) {
+	ctx := context.Background()
+	b := newBudgets(1, 1.0/40, 100, newTestClock().now)
+	if b.reset("alice") {
+		t.Error("reset of a key never seen reported a lock")
+	}
+	b.begin(ctx, "alice", 0)
+	b.end("alice", true)
+	if _, locked := b.locked("alice"); !locked {
+		t.Fatal("one failure did not lock a budget of one")
+	}
+	if !b.reset("alice") {
+		t.Error("reset of a locked key reported none")
+	}
+	if _, locked := b.locked("alice"); locked {
+		t.Fatal("still locked after reset")
+	}
+	b.begin(ctx, "alice", 0)
+	b.reset("alice")
+	b.end("alice", true)
+	if wait, locked := b.locked("alice"); !locked || wait != 40*time.Second {
+		t.Errorf("failure in flight across a reset: %s %v", wait, locked)
 	}
 }
 
 // TestBudgetsEvictedInFlight: a failure whose key was evicted while it was
 // in flight is still charged.
 func TestBudgetsEvictedInFlight(t *testing.T) {
+	ctx := context.Background()
 	b := newBudgets(1, 1, 1, newTestClock().now)
-	b.begin("alice")
-	b.begin("bob") // the table holds one key: alice's goes
+	b.begin(ctx, "alice", 0)
+	b.begin(ctx, "bob", 0) // the table holds one key: alice's goes
 	b.end("alice", true)
-	if wait, ok := b.begin("alice"); ok || wait != time.Second {
-		t.Errorf("after a failure charged late: ok=%v wait=%s", ok, wait)
+	if wait, locked := b.locked("alice"); !locked || wait != time.Second {
+		t.Errorf("after a failure charged late: locked=%v wait=%s", locked, wait)
 	}
 	if n := b.len(); n != 1 {
 		t.Errorf("%d entries, cap 1", n)
@@ -363,28 +426,29 @@ func TestBudgetsEvictedInFlight(t *testing.T) {
 // the buckets are full again.
 func TestBudgetsMemory(t *testing.T) {
 	clock := newTestClock()
+	ctx := context.Background()
 	const max = 1000
 	b := newBudgets(3, 1.0/40, max, clock.now) // 3 failures, then one every 40 s
 	for range 3 {
-		b.begin("alice")
+		b.begin(ctx, "alice", 0)
 		b.end("alice", true)
 	}
 	for i := range 100 * max {
 		key := userKey(fmt.Sprintf("random-%d", i))
-		if _, ok := b.begin(key); !ok {
-			t.Fatalf("a fresh key was refused at %d", i)
+		if _, locked, err := b.begin(ctx, key, 0); locked || err != nil {
+			t.Fatalf("a fresh key was refused at %d: %v", i, err)
 		}
 		b.end(key, true)
 		if n := b.len(); n > max {
 			t.Fatalf("%d entries after %d keys, cap %d", n, i+1, max)
 		}
 	}
-	if _, ok := b.begin("alice"); ok {
+	if _, locked := b.locked("alice"); !locked {
 		t.Error("the flood evicted the locked key")
 	}
 	// Once every bucket is full again, the entries are gone at the next sweep.
 	clock.advance(2 * time.Minute)
-	b.begin("someone")
+	b.begin(ctx, "someone", 0)
 	b.end("someone", false)
 	if n := b.len(); n != 1 {
 		t.Errorf("%d entries after expiry, want 1", n)
@@ -397,7 +461,7 @@ func TestLimiterFlood(t *testing.T) {
 	clock := newTestClock()
 	l := newLoginLimits(Limits{UserFailures: 10, UserFailuresPerHour: 90, AddrFailures: 1 << 20, AddrFailuresPerHour: 1 << 20,
 		AddrRequests: 1 << 20, AddrRequestsPerSecond: 1 << 20, MaxKeys: 200}, clock.now)
-	auth := l.guard(errAuthAlways{})
+	auth := l.guard(errAuthAlways{}, time.Second)
 	for i := range 5000 {
 		ctx := withClient(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
 		l.requests.take(clientKeyFrom(ctx))
