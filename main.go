@@ -33,10 +33,11 @@ var errUsage = errors.New("usage")
 const usage = `tokend trades a user's login for a short-lived Twilio access token.
 
 Usage:
-  tokend [serve] [--dev]      serve POST /token, GET /healthz, /readyz and /metrics
+  tokend [serve] [--dev] [--pprof]
+                              serve POST /token, GET /healthz, /readyz and /metrics
                               (--dev: development mode, fake credentials, the demo page
                               at GET /); SIGINT or SIGTERM stops it after the requests
-                              in flight
+                              in flight; --pprof: Go's profiler on METRICS_ADDR
   tokend check                check the settings and the users file as start-up does;
                               exit 1 with every problem listed
   tokend mint --identity NAME [--grant G]... [--room ROOM] [--ttl SECONDS]
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		fs := newFlagSet("serve", stderr)
 		envFile := envFileFlag(fs)
 		dev := fs.Bool("dev", false, "development mode: fake credentials, a demo user, loopback only")
+		withPprof := fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on METRICS_ADDR (for measuring)")
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		if err != nil {
 			return err
 		}
-		return serve(ctx, lookup, serveOptions{dev: *dev, envFile: *envFile, envFound: found, now: now}, stdout, stderr)
+		return serve(ctx, lookup, serveOptions{dev: *dev, pprof: *withPprof, envFile: *envFile, envFound: found, now: now}, stdout, stderr)
 	case "check":
 		return runCheck(args, getenv, stdout, stderr)
 	case "mint":

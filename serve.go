@@ -20,6 +20,7 @@ type serveOptions struct {
 	dev      bool
 	envFile  string
 	envFound bool
+	pprof    bool // Go's profiler at /debug/pprof/ on METRICS_ADDR
 	now      func() time.Time
 }
 
@@ -78,9 +79,10 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	servers := []*listening{{setting: "LISTEN_ADDR", addr: cfg.ListenAddr, srv: api}}
 	if cfg.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", handleMetrics(log, m))
+		mux := adminRoutes(log, m, auth.limits, opt.pprof)
 		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
+	} else if opt.pprof {
+		return errors.New("--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR")
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {

@@ -193,6 +193,22 @@ func TestRunMetricsAddr(t *testing.T) {
 	if status, _ := get(t, http.DefaultClient, "http://"+metricsAddr+"/token"); status != 404 {
 		t.Errorf("/token on METRICS_ADDR: %d", status)
 	}
+	// Lifting a login lock is for operators: on METRICS_ADDR only.
+	if resp, _ := postJSON(t, base+"/admin/unlock?username=alice", nil); resp.StatusCode != 404 {
+		t.Errorf("/admin/unlock beside /token: %d", resp.StatusCode)
+	}
+	resp, err := http.Post("http://"+metricsAddr+"/admin/unlock?username=alice", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"username":"alice","was_locked":false}` + "\n"; resp.StatusCode != 200 || string(b) != want {
+		t.Errorf("/admin/unlock on METRICS_ADDR: %d %s", resp.StatusCode, b)
+	}
+	if status, _ := get(t, http.DefaultClient, "http://"+metricsAddr+"/debug/pprof/"); status != 404 {
+		t.Errorf("/debug/pprof/ without --pprof: %d", status)
+	}
 	if !strings.Contains(stderr.String(), "metrics_addr="+metricsAddr) {
 		t.Errorf("start-up does not name METRICS_ADDR: %s", stderr.String())
 	}
