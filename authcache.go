@@ -28,7 +28,7 @@ type cachedAuth struct {
 	ttl   time.Duration
 	max   int
 	now   func() time.Time
-	macs  sync.Pool // of hash.Hash keyed with the process's key
+	macs  sync.Pool // of *keyedMAC
 	// flights share one check among identical logins that miss at once.
 	flights singleflight.Group
 
@@ -55,7 +55,7 @@ func newCachedAuth(next Authenticator, users *userStore, ttl time.Duration, max 
 		max = 1
 	}
 	c := &cachedAuth{next: next, users: users, ttl: ttl, max: max, now: now, entries: map[[sha256.Size]byte]cacheEntry{}}
-	c.macs.New = func() any { return hmac.New(sha256.New, key) }
+	c.macs.New = func() any { return &keyedMAC{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, 256)} }
 	return c
 }
 
@@ -123,17 +123,26 @@ func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []b
 // digest is the entry key: the username's length comes first, so that no
 // other split of the same bytes into username and password collides.
 func (c *cachedAuth) digest(username, password string) [sha256.Size]byte {
-	mac := c.macs.Get().(hash.Hash)
-	defer c.macs.Put(mac)
-	mac.Reset()
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(username)))
-	mac.Write(n[:])
-	mac.Write([]byte(username))
-	mac.Write([]byte(password))
+	m := c.macs.Get().(*keyedMAC)
+	defer c.macs.Put(m)
+	m.mac.Reset()
+	// One Write of a reused buffer: converting the strings to []byte for
+	// the hash.Hash interface would allocate twice a login.
+	m.buf = binary.BigEndian.AppendUint32(m.buf[:0], uint32(len(username)))
+	m.buf = append(m.buf, username...)
+	m.buf = append(m.buf, password...)
+	m.mac.Write(m.buf)
+	clear(m.buf) // the password does not stay in the pool
 	var out [sha256.Size]byte
-	mac.Sum(out[:0])
+	m.mac.Sum(out[:0])
 	return out
+}
+
+// keyedMAC is a pooled HMAC keyed with the process's key, and its input
+// buffer.
+type keyedMAC struct {
+	mac hash.Hash
+	buf []byte
 }
 
 func (c *cachedAuth) hit(key [sha256.Size]byte, hash []byte) bool {
