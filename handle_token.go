@@ -243,6 +243,10 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 	}
 	switch mediaType {
 	case "application/json":
+		var simple tokenRequest
+		if decodeSimpleJSON(body, &simple) {
+			return simple, nil
+		}
 		err := decodeJSONRequest(body, &req)
 		return req, err
 	case "application/x-www-form-urlencoded":

@@ -48,7 +48,8 @@ printf '%s\n' "$password" | "$tmp/tokend" user add --env-file "$tmp/env" bench >
 pprof_flag=""
 [ -n "${PPROF:-}" ] && pprof_flag=--pprof
 "$tmp/tokend" serve --env-file "$tmp/env" $pprof_flag 2>"$tmp/tokend.log" &
-pids="$pids $!"
+tokend_pid=$!
+pids="$pids $tokend_pid"
 body="{\"username\":\"bench\",\"password\":\"$password\"}"
 i=0
 until size=$(curl -sf -o /dev/null -w '%{size_download}' -H 'Content-Type: application/json' -d "$body" "http://$TOKEND_ADDR/token"); do
@@ -56,29 +57,47 @@ until size=$(curl -sf -o /dev/null -w '%{size_download}' -H 'Content-Type: appli
 	sleep 0.1
 done
 "$tmp/benchsrv" -addr "$CONST_ADDR" -size "$size" &
-pids="$pids $!"
+const_pid=$!
+pids="$pids $const_pid"
 until curl -sf -o /dev/null "http://$CONST_ADDR/"; do sleep 0.1; done
 
 export BENCH_BODY="$body"
-run() { wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$here/scripts/wrk-status.lua" "$1" | grep '^RESULT'; }
+# ticks: CPU time (user + system, in clock ticks) the process has used.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# run URL PID: one wrk run; its RESULT line gains cpu_us, the server's CPU
+# time per request in microseconds.
+run() {
+	t0=$(ticks "$2")
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$here/scripts/wrk-status.lua" "$1" | grep '^RESULT')
+	t1=$(ticks "$2")
+	echo "$out" | awk -v d=$((t1 - t0)) -v hz="$hz" '{ split($2, r, "="); printf "%s cpu_us=%.1f\n", $0, d / hz * 1e6 / r[2] }'
+}
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers) vs constant JSON, $ROUNDS rounds"
 ratios=""
+cpus=""
 bad=0
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	if [ $((r % 2)) -eq 1 ]; then c=$(run "http://$CONST_ADDR/token"); t=$(run "http://$TOKEND_ADDR/token")
-	else t=$(run "http://$TOKEND_ADDR/token"); c=$(run "http://$CONST_ADDR/token"); fi
+	if [ $((r % 2)) -eq 1 ]; then c=$(run "http://$CONST_ADDR/token" $const_pid); t=$(run "http://$TOKEND_ADDR/token" $tokend_pid)
+	else t=$(run "http://$TOKEND_ADDR/token" $tokend_pid); c=$(run "http://$CONST_ADDR/token" $const_pid); fi
 	ratio=$(awk -v a="$(field "$t" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", a / b }')
+	cpu=$(awk -v a="$(field "$t" cpu_us)" -v b="$(field "$c" cpu_us)" 'BEGIN { printf "%.3f", b / a }')
 	bad=$((bad + $(field "$t" non200) + $(field "$t" socket_errors) + $(field "$c" non200) + $(field "$c" socket_errors)))
-	printf 'round %d: token %s req/s (non-200 %s, p99 %s ms), constant %s req/s (non-200 %s), ratio %s\n' \
-		"$r" "$(field "$t" rps)" "$(field "$t" non200)" "$(field "$t" p99_ms)" "$(field "$c" rps)" "$(field "$c" non200)" "$ratio"
+	printf 'round %d: token %s req/s (non-200 %s, p99 %s ms, %s µs CPU each), constant %s req/s (non-200 %s, %s µs CPU each): ratio %s, CPU ratio %s\n' \
+		"$r" "$(field "$t" rps)" "$(field "$t" non200)" "$(field "$t" p99_ms)" "$(field "$t" cpu_us)" \
+		"$(field "$c" rps)" "$(field "$c" non200)" "$(field "$c" cpu_us)" "$ratio" "$cpu"
 	ratios="$ratios $ratio"
+	cpus="$cpus $cpu"
 	r=$((r + 1))
 done
-echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk -v bad="$bad" '
-	{ v[NR] = $1 } END { printf "ratio token/constant: median %.3f, range %.3f-%.3f over %d rounds; answers not 200 (or socket errors): %d\n", v[int((NR + 1) / 2)], v[1], v[NR], NR, bad }'
+summary() { tr ' ' '\n' | grep . | sort -n | awk -v what="$1" '
+	{ v[NR] = $1 } END { printf "%s: median %.3f, range %.3f-%.3f over %d rounds\n", what, v[int((NR + 1) / 2)], v[1], v[NR], NR }'; }
+echo "$ratios" | summary "throughput ratio token/constant (req/s)"
+echo "$cpus" | summary "CPU ratio constant/token (server CPU time per request)"
+echo "answers not 200 (or socket errors), both servers, all rounds: $bad"
 if [ -n "${PPROF:-}" ]; then
 	curl -sf -o "$PPROF" "http://$METRICS/debug/pprof/profile?seconds=5" &
 	cp=$!

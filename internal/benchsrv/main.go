@@ -9,6 +9,7 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"strconv"
 	"time"
@@ -17,7 +18,11 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18081", "address to listen on")
 	size := flag.Int("size", 560, "bytes of JSON in each answer (a token answer's size)")
+	pprofAddr := flag.String("pprof", "", "address to serve Go's profiler on (empty: none)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }() // net/http/pprof's DefaultServeMux
+	}
 	body := constantBody(*size)
 	length := strconv.Itoa(len(body))
 	srv := &http.Server{
