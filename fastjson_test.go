@@ -39,7 +39,7 @@ var simpleJSONCases = []struct {
 	{" \t\r\n{ \"username\" : \"alice\" , \"password\":\"pw\" , \"grants\":\"video,voice\",\"room\":\"My Room\"}\n", true},
 	{`{}`, true},
 	{`{"grants":""}`, true},
-	{`{"password":"~!@#$%^&*()_+{}|:<>?[];',./`+"`"+`"}`, true},
+	{`{"password":"~!@#$%^&*()_+{}|:<>?[];',./` + "`" + `"}`, true},
 	// Everything else goes to encoding/json.
 	{`{"username":"alice","username":"bob"}`, false},
 	{`{"Username":"alice"}`, false},
