@@ -134,7 +134,7 @@ func (c *cachedAuth) digest(username, password string) [sha256.Size]byte {
 	m.mac.Write(m.buf)
 	clear(m.buf) // the password does not stay in the pool
 	var out [sha256.Size]byte
-	m.mac.Sum(out[:0])
+	copy(out[:], m.mac.Sum(m.sum[:0])) // into m.sum: out would escape to the heap
 	return out
 }
 
@@ -143,6 +143,7 @@ func (c *cachedAuth) digest(username, password string) [sha256.Size]byte {
 type keyedMAC struct {
 	mac hash.Hash
 	buf []byte
+	sum [sha256.Size]byte
 }
 
 func (c *cachedAuth) hit(key [sha256.Size]byte, hash []byte) bool {

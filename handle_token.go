@@ -221,7 +221,15 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 			bodyBuffers.Put(buf)
 		}
 	}()
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	// A body whose length is declared is already cut at that length by
+	// net/http: only a longer declared length or a chunked body needs
+	// MaxBytesReader, which also tells the server to close the connection.
+	var err error
+	if r.ContentLength >= 0 && r.ContentLength <= maxBodyBytes {
+		_, err = buf.ReadFrom(r.Body)
+	} else {
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	}
 	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -243,12 +251,14 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 	}
 	switch mediaType {
 	case "application/json":
-		var simple tokenRequest
-		if decodeSimpleJSON(body, &simple) {
-			return simple, nil
+		if decodeSimpleJSON(body, &req) {
+			return req, nil
 		}
-		err := decodeJSONRequest(body, &req)
-		return req, err
+		// Only here does the request go to the heap (encoding/json
+		// keeps a pointer to it), and it starts from zero again.
+		full := new(tokenRequest)
+		err := decodeJSONRequest(body, full)
+		return *full, err
 	case "application/x-www-form-urlencoded":
 		return decodeFormRequest(body)
 	case "":
