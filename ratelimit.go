@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -45,6 +46,11 @@ type budgets struct {
 	burst int
 	max   int
 	now   func() time.Time
+
+	// size is len(entries), readable without mu: a login checks whether
+	// its username is locked on every request, and with no failure
+	// anywhere (the usual case) that costs one atomic load.
+	size atomic.Int64
 
 	mu        sync.Mutex
 	entries   map[string]*budget
@@ -107,7 +113,7 @@ func (b *budgets) take(key string) (wait time.Duration, ok bool) {
 // count: they may yet succeed, and they end in one bcrypt check, so the
 // wait a refill-based answer would give is not theirs to report.
 func (b *budgets) locked(key string) (wait time.Duration, locked bool) {
-	if b == nil {
+	if b == nil || b.size.Load() == 0 {
 		return 0, false
 	}
 	now := b.now()
@@ -216,6 +222,7 @@ func (b *budgets) reset(key string) (wasLocked bool) {
 	wasLocked = e.lim.TokensAt(now) < 1
 	if e.pending == 0 {
 		delete(b.entries, key)
+		b.size.Store(int64(len(b.entries)))
 	} else {
 		e.lim = rate.NewLimiter(b.limit, b.burst)
 	}
@@ -241,6 +248,7 @@ func (b *budgets) entry(key string, now time.Time) *budget {
 	}
 	e := &budget{lim: rate.NewLimiter(b.limit, b.burst)}
 	b.entries[key] = e
+	b.size.Store(int64(len(b.entries))) // after the sweep, the eviction and this
 	return e
 }
 
@@ -335,18 +343,21 @@ type guardedAuth struct {
 }
 
 func (g *guardedAuth) Authenticate(ctx context.Context, username, password string) error {
-	if err := g.limits.refuseLocked(clientKeyFrom(ctx), userKey(username)); err != nil {
+	if err := g.limits.refuseLocked(clientKeyFrom(ctx), username); err != nil {
 		return err
 	}
 	return g.next.Authenticate(ctx, username, password)
 }
 
 // refuseLocked is the 429 for a locked address or username, or nil.
-func (l *loginLimits) refuseLocked(addr, user string) error {
+func (l *loginLimits) refuseLocked(addr, username string) error {
 	if wait, locked := l.addrFails.locked(addr); locked {
 		return &addrLockedError{addr: addr, err: tooMany(wait, msgAddrLocked)}
 	}
-	if wait, locked := l.userFails.locked(user); locked {
+	if l.userFails == nil || l.userFails.size.Load() == 0 {
+		return nil // no username has failed: no digest to take
+	}
+	if wait, locked := l.userFails.locked(userKey(username)); locked {
 		return tooMany(wait, msgUserLocked)
 	}
 	return nil

@@ -93,8 +93,16 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		return "", Claims{}, fmt.Errorf("ttl %s is outside 1s to %s", ttl, maxTokenTTL)
 	}
 	t := now.Unix()
+	s := m.signers.Get().(*signer)
+	defer func() {
+		if s.claims.Cap() <= maxPooledBytes && cap(s.token) <= maxPooledBytes {
+			m.signers.Put(s)
+		}
+	}()
+	// The JTI in one allocation: "SK…-" then the time.
+	jti := strconv.AppendInt(append(append(s.token[:0], m.apiKeySID...), '-'), t, 10)
 	c := Claims{
-		JTI:       m.apiKeySID + "-" + strconv.FormatInt(t, 10),
+		JTI:       string(jti),
 		Issuer:    m.apiKeySID,
 		Subject:   m.accountSID,
 		IssuedAt:  t,
@@ -102,12 +110,6 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		ExpiresAt: t + int64(ttl/time.Second),
 		Grants:    grants,
 	}
-	s := m.signers.Get().(*signer)
-	defer func() {
-		if s.claims.Cap() <= maxPooledBytes && cap(s.token) <= maxPooledBytes {
-			m.signers.Put(s)
-		}
-	}()
 	// The claims exactly as json.Marshal(&c) writes them: the key's parts
 	// and the times by hand, the grants by an Encoder, which escapes as
 	// json.Marshal does but into a reused buffer (and ends with a newline,
