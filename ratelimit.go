@@ -113,7 +113,7 @@ func (b *budgets) take(key string) (wait time.Duration, ok bool) {
 // count: they may yet succeed, and they end in one bcrypt check, so the
 // wait a refill-based answer would give is not theirs to report.
 func (b *budgets) locked(key string) (wait time.Duration, locked bool) {
-	if b == nil || b.size.Load() == 0 {
+	if b.idle() {
 		return 0, false
 	}
 	now := b.now()
@@ -128,6 +128,9 @@ func (b *budgets) locked(key string) (wait time.Duration, locked bool) {
 	}
 	return 0, false
 }
+
+// idle reports that the table holds no bucket: one atomic load, no lock.
+func (b *budgets) idle() bool { return b == nil || b.size.Load() == 0 }
 
 // errAttemptsInFlight is begin's answer when key's budget stayed held by
 // attempts in flight for the whole wait: the server is slow, not the client
@@ -288,18 +291,43 @@ func evictSampled[K comparable, V any](m map[K]V, score func(V) float64) {
 	delete(m, victim)
 }
 
+// budgetTable is one budget of the login limits: a token bucket per key (a
+// username digest or a client address). budgets keeps them in this process's
+// memory; a backend shared by several tokend processes (Redis) would
+// implement the same methods, with the same meaning (see budgets' methods).
+type budgetTable interface {
+	take(key string) (wait time.Duration, ok bool)
+	locked(key string) (wait time.Duration, locked bool)
+	begin(ctx context.Context, key string, maxWait time.Duration) (wait time.Duration, locked bool, err error)
+	end(key string, failed bool)
+	reset(key string) (wasLocked bool)
+	// idle reports that no key has spent any of its budget, so that no
+	// key is locked and a check can be skipped; a backend that cannot tell
+	// cheaply says false.
+	idle() bool
+}
+
+var _ budgetTable = (*budgets)(nil)
+
 // loginLimits are the three budgets of the login limits.
 type loginLimits struct {
-	requests  *budgets // every POST /token, per client address
-	addrFails *budgets // failed logins, per client address
-	userFails *budgets // failed logins, per username
+	requests  budgetTable // every POST /token, per client address
+	addrFails budgetTable // failed logins, per client address
+	userFails budgetTable // failed logins, per username
+	// failuresOff: neither failure budget limits anything (only in tests
+	// of other concerns: loadConfig always sets them).
+	failuresOff bool
 }
 
 func newLoginLimits(l Limits, now func() time.Time) *loginLimits {
+	addrFails := newBudgets(l.AddrFailures, l.AddrFailuresPerHour/3600, l.MaxKeys, now)
+	userFails := newBudgets(l.UserFailures, l.UserFailuresPerHour/3600, l.MaxKeys, now)
 	return &loginLimits{
-		requests:  newBudgets(l.AddrRequests, l.AddrRequestsPerSecond, l.MaxKeys, now),
-		addrFails: newBudgets(l.AddrFailures, l.AddrFailuresPerHour/3600, l.MaxKeys, now),
-		userFails: newBudgets(l.UserFailures, l.UserFailuresPerHour/3600, l.MaxKeys, now),
+		// A nil *budgets is a budget without limit.
+		requests:    newBudgets(l.AddrRequests, l.AddrRequestsPerSecond, l.MaxKeys, now),
+		addrFails:   addrFails,
+		userFails:   userFails,
+		failuresOff: addrFails == nil && userFails == nil,
 	}
 }
 
@@ -323,7 +351,7 @@ func (l *loginLimits) limitRequests(log *slog.Logger) func(http.Handler) http.Ha
 // itself, at the bcrypt check (an authStack built with these limits), that is
 // all the guard does; any other auth is charged around the whole call.
 func (l *loginLimits) guard(auth Authenticator, maxWait time.Duration) Authenticator {
-	if l.addrFails == nil && l.userFails == nil {
+	if l.failuresOff {
 		return auth
 	}
 	if c, ok := auth.(interface{ chargesLimits() *loginLimits }); !ok || c.chargesLimits() != l {
@@ -354,7 +382,7 @@ func (l *loginLimits) refuseLocked(addr, username string) error {
 	if wait, locked := l.addrFails.locked(addr); locked {
 		return &addrLockedError{addr: addr, err: tooMany(wait, msgAddrLocked)}
 	}
-	if l.userFails == nil || l.userFails.size.Load() == 0 {
+	if l.userFails.idle() {
 		return nil // no username has failed: no digest to take
 	}
 	if wait, locked := l.userFails.locked(userKey(username)); locked {
@@ -418,7 +446,7 @@ func (c *chargedAuth) Authenticate(ctx context.Context, username, password strin
 // begin begins an attempt on key's budget in b, or returns the refusal:
 // locked (429) for a budget spent by failures, or 503 when checks in flight
 // held it for the whole wait.
-func (c *chargedAuth) begin(ctx context.Context, b *budgets, key, what string) (locked bool, err error) {
+func (c *chargedAuth) begin(ctx context.Context, b budgetTable, key, what string) (locked bool, err error) {
 	wait, locked, err := b.begin(ctx, key, c.maxWait)
 	switch {
 	case locked:

@@ -386,13 +386,22 @@ func TestBudgetsReset(t *testing.T) {
 	if b.reset("alice") {
 		t.Error("reset of a key never seen reported a lock")
 	}
+	if !b.idle() {
+		t.Error("a new table is not idle")
+	}
 	b.begin(ctx, "alice", 0)
 	b.end("alice", true)
 	if _, locked := b.locked("alice"); !locked {
 		t.Fatal("one failure did not lock a budget of one")
 	}
+	if b.idle() {
+		t.Error("a table with a lock is idle")
+	}
 	if !b.reset("alice") {
 		t.Error("reset of a locked key reported none")
+	}
+	if !b.idle() {
+		t.Error("not idle once the only lock is reset")
 	}
 	if _, locked := b.locked("alice"); locked {
 		t.Fatal("still locked after reset")
@@ -469,7 +478,7 @@ func TestLimiterFlood(t *testing.T) {
 			t.Fatalf("%d: %v", i, err)
 		}
 	}
-	for name, b := range map[string]*budgets{"requests": l.requests, "addrFails": l.addrFails, "userFails": l.userFails} {
+	for name, b := range map[string]*budgets{"requests": l.requests.(*budgets), "addrFails": l.addrFails.(*budgets), "userFails": l.userFails.(*budgets)} {
 		if n := b.len(); n > 200 {
 			t.Errorf("%s holds %d keys, cap 200", name, n)
 		}
