@@ -319,14 +319,75 @@ func TestAddrKey(t *testing.T) {
 	}
 }
 
-// TestBudgetsInFlight: attempts in flight hold the budget's last events, so
+// newBudgetTable makes a table of one backend: burst events per key,
+// refilled at perSecond, on the clock now.
+type newBudgetTable func(burst int, perSecond float64, now func() time.Time) budgetTable
+
+// TestBudgetTables runs the tests every budgetTable backend must pass (the
+// in-memory one today; a shared one, such as Redis, joins the list).
+func TestBudgetTables(t *testing.T) {
+	backends := map[string]newBudgetTable{
+		"memory": func(burst int, perSecond float64, now func() time.Time) budgetTable {
+			return newBudgets(burst, perSecond, 100, now)
+		},
+	}
+	for name, newTable := range backends {
+		t.Run(name+"/take", func(t *testing.T) { testBudgetsTake(t, newTable) })
+		t.Run(name+"/in flight", func(t *testing.T) { testBudgetsInFlight(t, newTable) })
+		t.Run(name+"/reset", func(t *testing.T) { testBudgetsReset(t, newTable) })
+	}
+}
+
+// testBudgetsTake: the request budget spends an event per request and
+// says how long until the next.
+func testBudgetsTake(t *testing.T, newTable newBudgetTable) {
+	clock := newTestClock()
+	b := newTable(2, 0.5, clock.now)
+	for i := range 2 {
+		if wait, ok := b.take("198.51.100.7"); !ok {
+			t.Fatalf("request %d refused (wait %s)", i, wait)
+		}
+	}
+	if wait, ok := b.take("198.51.100.7"); ok || wait != 2*time.Second {
+		t.Errorf("third request: ok=%v wait=%s, want refused for 2s", ok, wait)
+	}
+	if _, ok := b.take("203.0.113.9"); !ok {
+		t.Error("another key refused")
+	}
+	clock.advance(2 * time.Second)
+	if _, ok := b.take("198.51.100.7"); !ok {
+		t.Error("refused after the refill")
+	}
+}
+
+// TestBudgetsIdle: the in-memory table says idle exactly when it holds no
+// bucket, so a login with no failure anywhere takes no lock.
+func TestBudgetsIdle(t *testing.T) {
+	b := newBudgets(1, 1.0/40, 100, newTestClock().now)
+	if !b.idle() {
+		t.Error("a new table is not idle")
+	}
+	b.begin(context.Background(), "alice", 0)
+	b.end("alice", true)
+	if b.idle() {
+		t.Error("a table with a lock is idle")
+	}
+	b.reset("alice")
+	if !b.idle() {
+		t.Error("not idle once the only lock is reset")
+	}
+	if !(*budgets)(nil).idle() {
+		t.Error("no limit is not idle")
+	}
+}
+
+// testBudgetsInFlight: attempts in flight hold the budget's last events, so
 // the checks running at once can never spend more than is left; an attempt
 // that finds them held waits for one to end instead of being refused, and a
 // lock is only what failures charged.
-func TestBudgetsInFlight(t *testing.T) {
-	clock := newTestClock()
+func testBudgetsInFlight(t *testing.T, newTable newBudgetTable) {
 	ctx := context.Background()
-	b := newBudgets(2, 1, 100, clock.now)
+	b := newTable(2, 1, newTestClock().now)
 	for i := range 2 {
 		if _, locked, err := b.begin(ctx, "alice", time.Minute); locked || err != nil {
 			t.Fatalf("attempt %d refused: locked=%v %v", i, locked, err)
@@ -369,7 +430,7 @@ func TestBudgetsInFlight(t *testing.T) {
 		t.Errorf("locked(alice) = %s %v, want 1s true", wait, locked)
 	}
 	// A waiting attempt stops when its client goes.
-	c := newBudgets(1, 1, 100, clock.now)
+	c := newTable(1, 1, newTestClock().now)
 	c.begin(ctx, "bob", time.Minute)
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
@@ -378,16 +439,14 @@ func TestBudgetsInFlight(t *testing.T) {
 	}
 }
 
-// TestBudgetsReset: reset lifts a lock at once, and an attempt in flight
-// during the reset is still charged when it fails.
-func TestBudgetsReset(t *testing.T) {
+// testBudgetsReset: reset lifts a lock at once, and an attempt in flight
+// during the reset is still charged when it fails. A table with a lock is
+// never idle.
+func testBudgetsReset(t *testing.T, newTable newBudgetTable) {
 	ctx := context.Background()
-	b := newBudgets(1, 1.0/40, 100, newTestClock().now)
+	b := newTable(1, 1.0/40, newTestClock().now)
 	if b.reset("alice") {
 		t.Error("reset of a key never seen reported a lock")
-	}
-	if !b.idle() {
-		t.Error("a new table is not idle")
 	}
 	b.begin(ctx, "alice", 0)
 	b.end("alice", true)
@@ -399,9 +458,6 @@ func TestBudgetsReset(t *testing.T) {
 	}
 	if !b.reset("alice") {
 		t.Error("reset of a locked key reported none")
-	}
-	if !b.idle() {
-		t.Error("not idle once the only lock is reset")
 	}
 	if _, locked := b.locked("alice"); locked {
 		t.Fatal("still locked after reset")
