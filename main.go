@@ -52,6 +52,9 @@ Usage:
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
   tokend user list            list the users
+  tokend unlock --user NAME | --address ADDR
+                              lift a login lock now, through the running tokend's
+                              METRICS_ADDR listener (a restart also clears every lock)
   tokend version              print the version and the commit it was built from
   tokend help                 show this help
 
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		return runDecode(args, getenv, now, stdin, stdout, stderr)
 	case "user":
 		return runUser(args, getenv, stdin, stdout, stderr)
+	case "unlock":
+		return runUnlock(ctx, args, getenv, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "--help":
