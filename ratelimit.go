@@ -205,6 +205,13 @@ func (b *budgets) end(key string, failed bool) {
 		// Reserving never fails here: a failure already let through is
 		// charged even if it puts the bucket in debt.
 		e.lim.ReserveN(now, 1)
+		return
+	}
+	if e.pending == 0 && e.lim.TokensAt(now) >= float64(b.burst) {
+		// A full bucket with nothing in flight is a key never seen: a
+		// success leaves no entry, so the table stays idle.
+		delete(b.entries, key)
+		b.size.Store(int64(len(b.entries)))
 	}
 }
 

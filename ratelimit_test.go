@@ -379,6 +379,15 @@ func TestBudgetsIdle(t *testing.T) {
 	if !(*budgets)(nil).idle() {
 		t.Error("no limit is not idle")
 	}
+	// A success leaves no entry behind.
+	b.begin(context.Background(), "bob", 0)
+	if b.idle() {
+		t.Error("a table with an attempt in flight is idle")
+	}
+	b.end("bob", false)
+	if !b.idle() {
+		t.Error("a success left an entry")
+	}
 }
 
 // testBudgetsInFlight: attempts in flight hold the budget's last events, so
@@ -511,13 +520,14 @@ func TestBudgetsMemory(t *testing.T) {
 	if _, locked := b.locked("alice"); !locked {
 		t.Error("the flood evicted the locked key")
 	}
-	// Once every bucket is full again, the entries are gone at the next sweep.
+	// Once every bucket is full again, the entries are gone at the next
+	// sweep (which a new key starts); the new key's, in flight, remains.
 	clock.advance(2 * time.Minute)
 	b.begin(ctx, "someone", 0)
-	b.end("someone", false)
 	if n := b.len(); n != 1 {
 		t.Errorf("%d entries after expiry, want 1", n)
 	}
+	b.end("someone", false)
 }
 
 // TestLimiterFlood drives a flood of random usernames through the server:
