@@ -10,6 +10,7 @@ import (
 	"errors"
 	"hash"
 	"maps"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -80,6 +81,12 @@ func (c *cachedAuth) Authenticate(ctx context.Context, username, password string
 // charged to the login limits once, against the address of the login that
 // started it: identical guesses are one guess.
 func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []byte, known bool, username, password string) error {
+	// Read here, in the request's goroutine: the check runs in another.
+	var client netip.Addr
+	if own := requestLogFrom(ctx); own != nil {
+		client = own.client
+	}
+	clientKey := clientKeyFrom(ctx)
 	for try := 0; ; try++ {
 		ch := c.flights.DoChan(string(key[:]), func() (any, error) {
 			// A login that missed the cache just as the check before it
@@ -89,10 +96,7 @@ func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []b
 			}
 			// The check notes why it failed in a record of its own, which
 			// every login sharing it copies into its own.
-			rl := &requestLog{}
-			if own := requestLogFrom(ctx); own != nil {
-				rl.client, rl.clientKey = own.client, clientKeyFrom(ctx)
-			}
+			rl := &requestLog{client: client, clientKey: clientKey}
 			checkCtx := context.WithValue(context.WithoutCancel(ctx), requestLogKey{}, rl)
 			err := c.next.Authenticate(checkCtx, username, password)
 			if err == nil && known {
@@ -110,7 +114,7 @@ func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []b
 		// nothing about this login's own address: check again, once
 		// more than the checks that could be in the way.
 		var al *addrLockedError
-		if res.Shared && errors.As(res.Err, &al) && al.addr != clientKeyFrom(ctx) && try < 2 {
+		if res.Shared && errors.As(res.Err, &al) && al.addr != clientKey && try < 2 {
 			continue
 		}
 		if reason, _ := res.Val.(string); reason != "" {
