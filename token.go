@@ -54,6 +54,8 @@ type signer struct {
 	encoder *json.Encoder // writes to claims
 	num     [20]byte      // scratch for a decimal time
 	token   []byte
+	grants  Grants            // the grants being encoded
+	sum     [sha256.Size]byte // the signature being encoded
 }
 
 // maxPooledBytes keeps a signer that served an unusually large token out of
@@ -125,7 +127,12 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		s.claims.Write(strconv.AppendInt(s.num[:0], part.n, 10))
 		s.claims.WriteString(part.next)
 	}
-	if err := s.encoder.Encode(&c.Grants); err != nil {
+	// Encoded from the signer, which is on the heap already: &c.Grants
+	// would move c there too.
+	s.grants = c.Grants
+	err := s.encoder.Encode(&s.grants)
+	s.grants = Grants{} // the pool keeps no request's grants
+	if err != nil {
 		return "", Claims{}, fmt.Errorf("encode claims: %w", err)
 	}
 	s.claims.Truncate(s.claims.Len() - 1)
@@ -139,9 +146,8 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 	buf = enc.AppendEncode(buf, payload)
 	s.mac.Reset()
 	s.mac.Write(buf)
-	var sum [sha256.Size]byte
 	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, s.mac.Sum(sum[:0]))
+	buf = enc.AppendEncode(buf, s.mac.Sum(s.sum[:0])) // into the signer: a local array would escape
 	s.token = buf
 	return string(buf), c, nil
 }
