@@ -54,6 +54,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return err
 	}
+	if opt.pprof && cfg.MetricsAddr == "" {
+		return errors.New("--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR")
+	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if corsAllowsAll(cfg.CORSOrigins) {
 		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
@@ -81,8 +84,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if cfg.MetricsAddr != "" {
 		mux := adminRoutes(log, m, auth.limits, opt.pprof)
 		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
-	} else if opt.pprof {
-		return errors.New("--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR")
+
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {

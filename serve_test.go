@@ -214,6 +214,29 @@ func TestRunMetricsAddr(t *testing.T) {
 	}
 }
 
+// TestRunPprof: serve --pprof serves Go's profiler on METRICS_ADDR only, and
+// refuses to start without it.
+func TestRunPprof(t *testing.T) {
+	env := testEnv(t)
+	envFile := filepath.Join(t.TempDir(), ".env")
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"tokend", "serve", "--pprof", "--env-file", envFile}, mapEnv(env), time.Now, strings.NewReader(""), &stdout, &stderr)
+	if want := "--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR"; err == nil || err.Error() != want {
+		t.Errorf("--pprof without METRICS_ADDR: %v", err)
+	}
+	metricsAddr := freeAddr(t)
+	env["METRICS_ADDR"] = metricsAddr
+	errc := startRun(t, []string{"serve", "--pprof", "--env-file", envFile}, env, &stdout, &stderr)
+	base := "http://" + env["LISTEN_ADDR"]
+	waitReady(t, base, errc)
+	if status, body := get(t, http.DefaultClient, "http://"+metricsAddr+"/debug/pprof/"); status != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ on METRICS_ADDR: %d", status)
+	}
+	if status, _ := get(t, http.DefaultClient, base+"/debug/pprof/"); status != 404 {
+		t.Errorf("/debug/pprof/ beside /token: %d", status)
+	}
+}
+
 // TestRunTLS serves HTTPS with a certificate the test makes, and refuses
 // clients that cannot speak TLS 1.2.
 func TestRunTLS(t *testing.T) {
