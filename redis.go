@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis timeouts: Redis answers in well under a millisecond, so anything
+// slower is a Redis in trouble, and a request must not wait on it.
+const (
+	redisDialTimeout = time.Second
+	redisIOTimeout   = 500 * time.Millisecond
+)
+
+// newRedisClient returns the one Redis client a tokend process uses for
+// everything it keeps in Redis (REDIS_URL). Timeouts the URL does not set
+// are short; connections are made when first needed, so a Redis that is
+// down at start-up does not stop tokend.
+func newRedisClient(rawURL string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// The parser's message may quote the URL's password.
+		return nil, fmt.Errorf("REDIS_URL is not a Redis URL: use redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS")
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = redisDialTimeout
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = redisIOTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = redisIOTimeout
+	}
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = redisDialTimeout
+	}
+	opt.ClientName = "tokend"
+	return redis.NewClient(opt), nil
+}
