@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -58,14 +59,25 @@ func allowCORS(origins []string) func(http.Handler) http.Handler {
 // CORS_ALLOWED_ORIGINS=* never lets it read an answer: sandboxed iframes,
 // file: pages and cross-origin redirects all send it, so trusting it
 // trusts every one of them.
+//
+// The request remembers that it came from the null origin (sentNullOrigin),
+// so the session cookie is refused to it rather than taken for same-origin.
 func refuseNullOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") == "null" {
-			r = r.Clone(r.Context())
+			r = r.Clone(context.WithValue(r.Context(), nullOriginKey{}, true))
 			r.Header.Del("Origin")
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type nullOriginKey struct{}
+
+// sentNullOrigin reports whether the request came with Origin: null.
+func sentNullOrigin(r *http.Request) bool {
+	null, _ := r.Context().Value(nullOriginKey{}).(bool)
+	return null
 }
 
 // corsAllowsAll reports whether origins is the explicit "*".

@@ -122,11 +122,19 @@ func (s *sessions) checkSameOrigin(r *http.Request) error {
 }
 
 // originAllowed reports whether the request's Origin, if any, is tokend's
-// own or listed in CORS_ALLOWED_ORIGINS; "*" lists none for cookies.
+// own or listed in CORS_ALLOWED_ORIGINS; "*" lists none for cookies. With
+// no Origin, a browser's Sec-Fetch-Site, when sent, must say same-origin
+// (or none: typed by the user); the null origin never passes.
 func (s *sessions) originAllowed(r *http.Request) bool {
+	if sentNullOrigin(r) {
+		return false
+	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return true // not a cross-origin browser request: browsers send Origin on every cross-origin POST
+		// Browsers send Origin on every cross-origin POST; without one
+		// the request is same-origin or not from a browser.
+		site := r.Header.Get("Sec-Fetch-Site")
+		return site == "" || site == "same-origin" || site == "none"
 	}
 	if !corsAllowsAll(s.origins) && slices.Contains(s.origins, strings.ToLower(origin)) {
 		return true
