@@ -33,6 +33,16 @@ func newRedisClient(rawURL string) (*redis.Client, error) {
 	if opt.WriteTimeout == 0 {
 		opt.WriteTimeout = redisIOTimeout
 	}
+	if opt.MaxRetries == 0 {
+		// One retry covers a pooled connection that a Redis restart
+		// closed; more only hold the request longer.
+		opt.MaxRetries = 1
+	}
+	if opt.DialerRetries == 0 {
+		// go-redis would try a refused dial 5 times, 100ms apart: a
+		// request waits for none of that; the next request dials again.
+		opt.DialerRetries = 1
+	}
 	if opt.PoolTimeout == 0 {
 		opt.PoolTimeout = redisDialTimeout
 	}

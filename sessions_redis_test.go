@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tokend/internal/session"
+)
+
+// testRedis returns a client of the test Redis (TEST_REDIS_URL, or
+// 127.0.0.1:6379) and a key prefix of the test's own, removed after; it
+// skips the test when Redis does not answer, and fails it when CI=true.
+func testRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	rdb, err := newRedisClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.Options().ClientName = "tokendtest-" + rand.Text()[:10] // CLIENT KILL finds ours by it
+	t.Cleanup(func() { rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis at %s is not answering, and CI=true: %v", url, err)
+		}
+		t.Skipf("Redis at %s is not answering (set TEST_REDIS_URL): %v", url, err)
+	}
+	prefix := "tokendtest:" + rand.Text()[:12] + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	return rdb, prefix
+}
+
+// killOurConnections closes, from the Redis side, every connection of rdb
+// (named for this test alone, so other tests' connections are untouched).
+func killOurConnections(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	name := rdb.Options().ClientName
+	list, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+					killed++
+				}
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatal("no connection of this test's Redis client was found to kill")
+	}
+}
+
+// TestSessionsAcrossReplicas: with Redis, a session started on one replica
+// renews on the others, and a logout on one ends it on all.
+func TestSessionsAcrossReplicas(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	var replicas []*sessionServer
+	for range 3 {
+		s := newSessionServer(t, session.NewRedisStore(rdb, prefix), nil)
+		s.clock.t = time.Now() // Redis expires keys by its own clock
+		if len(replicas) > 0 {
+			s.users.Store(replicas[0].users.Load()) // one users file for all
+		}
+		replicas = append(replicas, s)
+	}
+	secret := replicas[0].login()
+	for i, s := range replicas {
+		if rec := s.do(req{cookie: secret, ct: "json"}); rec.Code != 200 {
+			t.Fatalf("renewal on replica %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if rec := replicas[1].do(req{path: "/logout", cookie: secret, ct: "json"}); rec.Code != 204 {
+		t.Fatalf("logout on replica 1: %d %s", rec.Code, rec.Body)
+	}
+	for i, s := range replicas {
+		if rec := s.do(req{cookie: secret, ct: "json"}); rec.Code != 401 {
+			t.Errorf("renewal on replica %d after logout: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	// Redis closes every connection of ours (as a restart or a failover
+	// does): the next renewal reconnects and works.
+	secret = replicas[0].login()
+	killOurConnections(t, rdb)
+	if rec := replicas[1].do(req{cookie: secret, ct: "json"}); rec.Code != 200 {
+		t.Errorf("renewal after CLIENT KILL: %d %s", rec.Code, rec.Body)
+	}
+	// A revocation on one replica's admin listener holds everywhere too.
+	secret = replicas[2].login()
+	n, err := replicas[0].sess.store.DeleteUser(context.Background(), "alice")
+	if err != nil || n != 2 { // this one and the one before CLIENT KILL
+		t.Fatalf("DeleteUser = %d, %v; want 2", n, err)
+	}
+	if rec := replicas[2].do(req{cookie: secret, ct: "json"}); rec.Code != 401 {
+		t.Errorf("renewal after revocation: %d", rec.Code)
+	}
+}
+
+// TestSessionsRedisUnreachable: with a Redis that does not answer (a port
+// nobody listens on), renewals get 503 quickly, password logins still get
+// their token, and /readyz says why.
+func TestSessionsRedisUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rdb, err := newRedisClient("redis://" + addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	s := newSessionServer(t, session.NewRedisStore(rdb, "tokendtest:"), nil)
+	forged, _ := session.NewSecret()
+	rec := s.do(req{cookie: forged, ct: "json"})
+	if rec.Code != 503 {
+		t.Errorf("renewal with Redis down: %d %s", rec.Code, rec.Body)
+	}
+	rec = s.do(req{body: `{"username":"alice","password":"correct horse"}`})
+	if rec.Code != 200 || cookieOf(rec) != nil {
+		t.Errorf("password login with Redis down: %d %v", rec.Code, rec.Header())
+	}
+	if ready := s.do(req{method: "GET", path: "/readyz", curl: true}); ready.Code != 200 ||
+		ready.Body.String() != "ready\nsessions: unavailable: the session store (REDIS_URL) is not answering; password logins work, session renewals get 503\n" {
+		t.Errorf("/readyz: %d %q", ready.Code, ready.Body)
+	}
+}
