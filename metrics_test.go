@@ -84,7 +84,6 @@ func TestMetrics(t *testing.T) {
 		`tokend_rate_limited_total 0`,
 		`tokend_session_store_up 1`,
 		`tokend_sessions_ended_total{reason="evicted"} 0`,
-		`tokend_sessions_ended_total{reason="expired"} 0`,
 		`tokend_sessions_ended_total{reason="logout"} 0`,
 		`tokend_sessions_ended_total{reason="password_changed"} 0`,
 		`tokend_sessions_ended_total{reason="replaced"} 0`,

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +21,7 @@ const (
 // are short; connections are made when first needed, so a Redis that is
 // down at start-up does not stop tokend.
 func newRedisClient(rawURL string) (*redis.Client, error) {
+	quietRedis.Do(func() { redis.SetLogger(discardRedisLog{}) })
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		// The parser's message may quote the URL's password.
@@ -49,3 +52,13 @@ func newRedisClient(rawURL string) (*redis.Client, error) {
 	opt.ClientName = "tokend"
 	return redis.NewClient(opt), nil
 }
+
+// quietRedis silences go-redis's own log, which has only a process-wide
+// setting: it writes a line for every failed dial, one per request while
+// Redis is down. tokend says it itself, once when Redis stops answering and
+// once when it answers again (sessions.storeErr and noteUp).
+var quietRedis sync.Once
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}

@@ -69,8 +69,6 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
 	m := newMetrics()
 	// One Redis client for everything kept in Redis, made here and
 	// passed to each user of it.
@@ -89,6 +87,10 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
 		}
 	}
+	reloader := newUsersReloader(log, cfg.UsersFile, auth)
+	reloader.onChange = sess.endUsers
+	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
+	defer stopReloads()
 	handler := NewServer(log, cfg, auth, auth.store, m, opt.now, withSessions(sess))
 
 	api := newHTTPServer(handler, log)

@@ -32,10 +32,12 @@ const (
 	endPasswordChanged = "password_changed" // the user's hash changed since the login
 	endReplaced        = "replaced"         // a new login from the same browser
 	endEvicted         = "evicted"          // the per-user or the memory store's cap
-	endExpired         = "expired"          // found timed out on a renewal
 )
 
-var sessionEndReasons = []string{endLogout, endRevoked, endUserRemoved, endPasswordChanged, endReplaced, endEvicted, endExpired}
+// sessionEndReasons lists every reason. Timeouts are not among them: a
+// session that times out is dropped by the store (Redis expires it by
+// itself), and a renewal cannot tell it from one that never existed.
+var sessionEndReasons = []string{endLogout, endRevoked, endUserRemoved, endPasswordChanged, endReplaced, endEvicted}
 
 // SessionConfig is how sessions behave; see the README's "Sessions".
 type SessionConfig struct {
@@ -199,6 +201,31 @@ func (s *sessions) userChanged(sess session.Session) string {
 		return endPasswordChanged
 	}
 	return ""
+}
+
+// endUsers ends at once the sessions of users whose password changed or
+// who are gone (names), now that users is loaded: a reload's onChange. A
+// renewal checks the user too, so a store that does not answer now only
+// delays the listing, not the refusal.
+func (s *sessions) endUsers(users *Users, names []string) {
+	for _, name := range names {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionOpTimeout)
+		n, err := s.store.DeleteUser(ctx, name)
+		cancel()
+		if err != nil {
+			s.storeErr(err)
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		reason := endPasswordChanged
+		if _, ok := users.Hash(name); !ok {
+			reason = endUserRemoved
+		}
+		s.m.sessionsEnded.WithLabelValues(reason).Add(float64(n))
+		s.log.Info("sessions ended", "user", name, "reason", reason, "sessions", n)
+	}
 }
 
 // wanted reports whether a password login should start a session: when

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -553,5 +555,38 @@ func TestAdminSessions(t *testing.T) {
 	}
 	if got := scrapeLine(t, s, `tokend_sessions_ended_total{reason="revoked"}`); got != "2" {
 		t.Errorf("ended{revoked} = %s, want 2", got)
+	}
+}
+
+// TestReloadEndsSessions: a users file reload ends at once every session of
+// the users whose password changed or who are gone, and only theirs.
+func TestReloadEndsSessions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users")
+	carol := strings.TrimPrefix(usersFileLines(t, "carol", "staple"), "# team\n") // the same line in both files
+	os.WriteFile(path, []byte(usersFileLines(t, "alice", "correct horse", "bob", "battery staple")+carol), 0o600)
+	var logs syncBuffer
+	r := newTestReloader(t, path, &logs)
+	store := session.NewMemoryStore(100)
+	m := newMetrics()
+	sess := newSessions(store, SessionConfig{IdleTimeout: time.Hour, MaxAge: 2 * time.Hour, PerUser: 10, MaxSessions: 100},
+		nil, r.auth.store, slog.New(slog.NewTextHandler(&logs, nil)), m, time.Now)
+	r.onChange = sess.endUsers
+	now := time.Now()
+	for _, user := range []string{"alice", "alice", "bob", "carol"} {
+		_, key := session.NewSecret()
+		store.Create(context.Background(), key, session.Session{User: user, Created: now, LastSeen: now, IdleUntil: now.Add(time.Hour), EndsAt: now.Add(2 * time.Hour)}, 10)
+	}
+	os.WriteFile(path, []byte(usersFileLines(t, "alice", "new password")+carol), 0o600)
+	if err := r.reload("SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := store.List(context.Background(), "", now)
+	if len(left) != 1 || left[0].User != "carol" {
+		t.Errorf("sessions left: %+v, want carol's", left)
+	}
+	for _, want := range []string{`msg="sessions ended" user=alice reason=password_changed sessions=2`, `msg="sessions ended" user=bob reason=user_removed sessions=1`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
 	}
 }
