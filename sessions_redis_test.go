@@ -17,7 +17,7 @@ import (
 // testRedis returns a client of the test Redis (TEST_REDIS_URL, or
 // 127.0.0.1:6379) and a key prefix of the test's own, removed after; it
 // skips the test when Redis does not answer, and fails it when CI=true.
-func testRedis(t *testing.T) (*redis.Client, string) {
+func testRedis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
 	url := os.Getenv("TEST_REDIS_URL")
 	if url == "" {
@@ -149,5 +149,32 @@ func TestSessionsRedisUnreachable(t *testing.T) {
 	if ready := s.do(req{method: "GET", path: "/readyz", curl: true}); ready.Code != 200 ||
 		ready.Body.String() != "ready\nsessions: unavailable: the session store (REDIS_URL) is not answering; password logins work, session renewals get 503\n" {
 		t.Errorf("/readyz: %d %q", ready.Code, ready.Body)
+	}
+}
+
+// BenchmarkSessionRenewal is one renewal through tokend's whole handler
+// (no network between client and tokend), with each store: the Redis one
+// adds a round trip and a Lua script per renewal.
+func BenchmarkSessionRenewal(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store func(b *testing.B) session.Store
+	}{
+		{"memory", func(*testing.B) session.Store { return session.NewMemoryStore(10000) }},
+		{"redis", func(b *testing.B) session.Store {
+			rdb, prefix := testRedis(b)
+			return session.NewRedisStore(rdb, prefix)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := newSessionServer(b, tc.store(b), nil)
+			s.clock.t = time.Now()
+			secret := s.login()
+			for b.Loop() {
+				if rec := s.do(req{cookie: secret, ct: "json"}); rec.Code != 200 {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	}
 }

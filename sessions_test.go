@@ -29,7 +29,7 @@ type sessionServer struct {
 	clock *testClock
 	logs  *syncBuffer
 	sess  *sessions
-	t     *testing.T
+	t     testing.TB
 }
 
 const (
@@ -38,7 +38,7 @@ const (
 	selfOrigin = "http://example.com" // httptest.NewRequest's host
 )
 
-func newSessionServer(t *testing.T, store session.Store, edit func(*Config)) *sessionServer {
+func newSessionServer(t testing.TB, store session.Store, edit func(*Config)) *sessionServer {
 	t.Helper()
 	users := testUsers(t, map[string]string{"alice": "correct horse", "bob": "battery staple"})
 	auth, err := newBcryptAuth(users)
