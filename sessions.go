@@ -94,7 +94,8 @@ func (s *sessions) noteUp() {
 // ping asks the store whether it answers, for /readyz, which so notices
 // a recovery even when no renewal comes.
 func (s *sessions) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, sessionOpTimeout)
+	// Half a second: a readiness probe's own timeout is often one.
+	ctx, cancel := context.WithTimeout(ctx, sessionOpTimeout/2)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		s.storeErr(err)

@@ -67,9 +67,23 @@ type revokeResult struct {
 //	DELETE /admin/sessions?user=NAME     end every session of a user
 //	DELETE /admin/sessions/{id}          end one session
 func addAdminRoutes(mux *http.ServeMux, log *slog.Logger, s *sessions) {
-	mux.Handle("GET /admin/sessions", handleAdminListSessions(log, s))
-	mux.Handle("DELETE /admin/sessions", handleAdminRevokeUser(log, s))
-	mux.Handle("DELETE /admin/sessions/{id}", handleAdminRevokeID(log, s))
+	mux.Handle("GET /admin/sessions", refuseBrowsers(log, handleAdminListSessions(log, s)))
+	mux.Handle("DELETE /admin/sessions", refuseBrowsers(log, handleAdminRevokeUser(log, s)))
+	mux.Handle("DELETE /admin/sessions/{id}", refuseBrowsers(log, handleAdminRevokeID(log, s)))
+}
+
+// refuseBrowsers keeps web pages away from the admin endpoints: a page
+// that reaches the private listener (DNS rebinding to 127.0.0.1, or an
+// operator's browser on the internal network) sends Sec-Fetch-Mode or an
+// Origin; `tokend session` and scripts send neither.
+func refuseBrowsers(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Sec-Fetch-Mode") != "" || r.Header.Get("Origin") != "" {
+			writeError(w, r, log, Errorf(EFORBIDDEN, "the session admin endpoints are for `tokend session` and scripts, not web pages"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -545,6 +545,15 @@ func TestAdminSessions(t *testing.T) {
 	if rec := admin("DELETE", "/admin/sessions"); rec.Code != 400 {
 		t.Errorf("revoke with no user: %d %s", rec.Code, rec.Body)
 	}
+	for _, h := range [][2]string{{"Sec-Fetch-Mode", "cors"}, {"Origin", "http://127.0.0.1:9090"}} {
+		r := httptest.NewRequest("DELETE", "/admin/sessions?user=bob", nil)
+		r.Header.Set(h[0], h[1])
+		rec := httptest.NewRecorder()
+		s.admin.ServeHTTP(rec, r)
+		if rec.Code != 403 {
+			t.Errorf("an admin request with %s: %d %s", h[0], rec.Code, rec.Body)
+		}
+	}
 	for _, secret := range []string{a1, a2} {
 		if rec := s.do(req{cookie: secret, ct: "json"}); rec.Code != 401 {
 			t.Errorf("a revoked session renews: %d", rec.Code)
