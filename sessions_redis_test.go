@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 
 	"tokend/internal/session"
 )
@@ -176,5 +180,121 @@ func BenchmarkSessionRenewal(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeWithRedis: two tokend processes' worth of `run` with one
+// REDIS_URL share sessions: a login on one renews on the other, and a
+// logout on the second ends it on the first.
+func TestServeWithRedis(t *testing.T) {
+	_, prefix := testRedis(t)
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
+	users := filepath.Join(dir, "users.htpasswd")
+	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	var bases []string
+	var logs []*syncBuffer
+	for range 2 {
+		addr := freeAddr(t)
+		var stdout, stderr syncBuffer
+		errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
+			"TWILIO_ACCOUNT_SID":    testAccountSID,
+			"TWILIO_API_KEY_SID":    testAPIKeySID,
+			"TWILIO_API_KEY_SECRET": testSecret,
+			"USERS_FILE":            users,
+			"LISTEN_ADDR":           addr,
+			"REDIS_URL":             url,
+			"REDIS_PREFIX":          prefix,
+		}, &stdout, &stderr)
+		waitReady(t, "http://"+addr, errc)
+		bases = append(bases, "http://"+addr)
+		logs = append(logs, &stderr)
+	}
+	call := func(base, path, body, cookie string) (*http.Response, string) {
+		t.Helper()
+		r, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := call(bases[0], "/token", `{"username":"alice","password":"s3cret pass","session":true}`, "")
+	var secret string
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			secret = c.Value
+		}
+	}
+	if resp.StatusCode != 200 || secret == "" {
+		t.Fatalf("login on the first: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(bases[1], "/token", `{}`, secret); resp.StatusCode != 200 || !strings.Contains(body, `"identity":"alice"`) {
+		t.Errorf("renewal on the second: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(bases[1], "/logout", `{}`, secret); resp.StatusCode != 204 {
+		t.Errorf("logout on the second: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(bases[0], "/token", `{}`, secret); resp.StatusCode != 401 {
+		t.Errorf("renewal on the first after logout: %d %s", resp.StatusCode, body)
+	}
+	for i, l := range logs {
+		if !strings.Contains(l.String(), `msg="login sessions" store=redis`) {
+			t.Errorf("replica %d does not say it keeps sessions in Redis:\n%s", i, l)
+		}
+	}
+}
+
+// TestServeRedisDownAtStart: a Redis that does not answer at start-up does
+// not stop tokend; the log says so once, and /readyz says why.
+func TestServeRedisDownAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisAddr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
+	users := filepath.Join(dir, "users.htpasswd")
+	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	addr := freeAddr(t)
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
+		"TWILIO_ACCOUNT_SID":    testAccountSID,
+		"TWILIO_API_KEY_SID":    testAPIKeySID,
+		"TWILIO_API_KEY_SECRET": testSecret,
+		"USERS_FILE":            users,
+		"LISTEN_ADDR":           addr,
+		"REDIS_URL":             "redis://:hunter2@" + redisAddr + "/0",
+	}, &stdout, &stderr)
+	waitReady(t, "http://"+addr, errc)
+	for range 3 {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "sessions: unavailable") {
+			t.Errorf("/readyz: %d %q", resp.StatusCode, b)
+		}
+	}
+	logs := stderr.String()
+	if n := strings.Count(logs, "session store is not answering"); n != 1 {
+		t.Errorf("%d lines say Redis is down, want 1:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "hunter2") {
+		t.Errorf("the log holds REDIS_URL's password:\n%s", logs)
 	}
 }
