@@ -229,7 +229,7 @@ func (s *sessions) endUsers(users *Users, names []string) {
 	}
 }
 
-// wanted reports whether a password login should start a session: when
+// wantsSession reports whether a password login should start a session: when
 // the body says so, or, when it does not say, for a browser (which sends
 // Sec-Fetch-Mode; curl and server clients do not), so plain API clients
 // get no cookie and cost no session.
