@@ -47,7 +47,7 @@ func TestSessionCommands(t *testing.T) {
 		t.Error("bob's session ended")
 	}
 	if _, _, err := runTokend(t, map[string]string{}, specTime, "", "session", "list", "--env-file", noEnv); err == nil ||
-		!strings.Contains(err.Error(), "METRICS_ADDR is not set") {
+		!strings.Contains(err.Error(), "and neither is set") {
 		t.Errorf("without METRICS_ADDR: %v", err)
 	}
 	if _, stderr, err := runTokend(t, env, specTime, "", "session", "revoke", "--env-file", noEnv); err != errUsage || !strings.Contains(stderr, "wrong number of arguments") {

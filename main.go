@@ -52,7 +52,7 @@ Usage:
   tokend user del NAME        remove a user
   tokend user list            list the users
   tokend session list [USER]  list the live login sessions (of USER), asking the running
-                              tokend on METRICS_ADDR (or --admin URL)
+                              tokend on METRICS_ADDR (or --admin URL), else REDIS_URL's Redis
   tokend session revoke USER|ID
                               end every session of USER, or the one session ID
                               (--user: USER even if it looks like an ID)
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 	case "user":
 		return runUser(args, getenv, stdin, stdout, stderr)
 	case "session":
-		return runSession(args, getenv, stdout, stderr)
+		return runSession(args, getenv, now, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "--help":

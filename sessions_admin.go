@@ -50,6 +50,21 @@ type sessionInfo struct {
 	ExpiresAt     string `json:"expires_at"`
 }
 
+// listOf is how the admin endpoints and `tokend session list` show list.
+func listOf(list []session.Session) sessionList {
+	out := sessionList{Sessions: []sessionInfo{}}
+	for _, sess := range list {
+		out.Sessions = append(out.Sessions, sessionInfo{
+			ID: sess.ID, User: sess.User,
+			Created:       sess.Created.UTC().Format(time.RFC3339),
+			LastSeen:      sess.LastSeen.UTC().Format(time.RFC3339),
+			IdleExpiresAt: sess.IdleUntil.UTC().Format(time.RFC3339),
+			ExpiresAt:     sess.EndsAt.UTC().Format(time.RFC3339),
+		})
+	}
+	return out
+}
+
 // sessionList is the body of GET /admin/sessions.
 type sessionList struct {
 	Sessions []sessionInfo `json:"sessions"`
@@ -99,17 +114,7 @@ func handleAdminListSessions(log *slog.Logger, s *sessions) http.Handler {
 			writeError(w, r, log, s.storeErr(err))
 			return
 		}
-		out := sessionList{Sessions: []sessionInfo{}}
-		for _, sess := range list {
-			out.Sessions = append(out.Sessions, sessionInfo{
-				ID: sess.ID, User: sess.User,
-				Created:       sess.Created.UTC().Format(time.RFC3339),
-				LastSeen:      sess.LastSeen.UTC().Format(time.RFC3339),
-				IdleExpiresAt: sess.IdleUntil.UTC().Format(time.RFC3339),
-				ExpiresAt:     sess.EndsAt.UTC().Format(time.RFC3339),
-			})
-		}
-		writeJSON(w, out)
+		writeJSON(w, listOf(list))
 	})
 }
 

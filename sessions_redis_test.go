@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -296,5 +297,32 @@ func TestServeRedisDownAtStart(t *testing.T) {
 	}
 	if strings.Contains(logs, "hunter2") {
 		t.Errorf("the log holds REDIS_URL's password:\n%s", logs)
+	}
+}
+
+// TestSessionCommandsOnRedis: without METRICS_ADDR, `tokend session` asks
+// the Redis of REDIS_URL directly.
+func TestSessionCommandsOnRedis(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	s := newSessionServer(t, session.NewRedisStore(rdb, prefix), nil)
+	s.clock.t = time.Now()
+	a1 := s.login()
+	s.login()
+	env := map[string]string{"REDIS_URL": "redis://" + rdb.Options().Addr + "/" + fmt.Sprint(rdb.Options().DB), "REDIS_PREFIX": prefix}
+	noEnv := filepath.Join(t.TempDir(), "none.env")
+	out, _, err := runTokend(t, env, time.Now(), "", "session", "list", "--env-file", noEnv)
+	if err != nil || strings.Count(out, " alice ") != 2 {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	id := session.IDOf(session.Key(a1))
+	if out, _, err := runTokend(t, env, time.Now(), "", "session", "revoke", "--env-file", noEnv, id); err != nil || out != "session "+id+": 1 session(s) ended\n" {
+		t.Errorf("revoke ID: %v %q", err, out)
+	}
+	if _, _, err := runTokend(t, env, time.Now(), "", "session", "revoke", "--env-file", noEnv, id); err == nil ||
+		err.Error() != `no live session has the ID "`+id+"\"; list them with `tokend session list`" {
+		t.Errorf("revoke it again: %v", err)
+	}
+	if out, _, err := runTokend(t, env, time.Now(), "", "session", "revoke", "--env-file", noEnv, "alice"); err != nil || out != "user \"alice\": 1 session(s) ended\n" {
+		t.Errorf("revoke user: %v %q", err, out)
 	}
 }
