@@ -55,6 +55,11 @@ Usage:
   tokend unlock --user NAME | --address ADDR
                               lift a login lock now, through the running tokend's
                               METRICS_ADDR listener (a restart also clears every lock)
+  tokend session list [USER]  list the live login sessions (of USER), asking the running
+                              tokend on METRICS_ADDR (or --admin URL), else REDIS_URL's Redis
+  tokend session revoke USER|ID
+                              end every session of USER, or the one session ID
+                              (--user: USER even if it looks like an ID)
   tokend version              print the version and the commit it was built from
   tokend help                 show this help
 
@@ -71,6 +76,8 @@ environment variables win over the file. Settings (see .env.example and README.m
   LIMIT_ADDR_FAILURES LIMIT_ADDR_FAILURES_PER_HOUR LIMIT_ADDR_REQUESTS
   LIMIT_ADDR_REQUESTS_PER_SECOND LIMIT_MAX_KEYS AUTH_CACHE_TTL AUTH_CACHE_SIZE
   BCRYPT_SLOTS BCRYPT_MAX_WAIT USERS_RELOAD_INTERVAL
+  SESSION_IDLE_TIMEOUT SESSION_MAX_AGE SESSION_SAMESITE SESSION_MAX_PER_USER
+  SESSION_MAX REDIS_URL REDIS_PREFIX
 
 While serving, SIGHUP (or a change to USERS_FILE) reloads the users.
 `
@@ -107,6 +114,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		return runUser(args, getenv, stdin, stdout, stderr)
 	case "unlock":
 		return runUnlock(ctx, args, getenv, stdout, stderr)
+	case "session":
+		return runSession(args, getenv, now, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "--help":
