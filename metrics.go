@@ -40,6 +40,7 @@ type metrics struct {
 	sessionsRenewed prometheus.Counter
 	sessionsEnded   *prometheus.CounterVec
 	sessionStoreUp  prometheus.Gauge
+	limitsStoreUp   prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -80,11 +81,16 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.sessionStoreUp.Set(1)
+	m.limitsStoreUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tokend_limits_store_up",
+		Help: "1 while the login limits store (Redis with REDIS_URL) answers or there is none, 0 while each replica falls back to its own budgets.",
+	})
+	m.limitsStoreUp.Set(1)
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
-		m.sessionsStarted, m.sessionsRenewed, m.sessionsEnded, m.sessionStoreUp,
+		m.sessionsStarted, m.sessionsRenewed, m.sessionsEnded, m.sessionStoreUp, m.limitsStoreUp,
 	)
 	for _, r := range sessionEndReasons {
 		m.sessionsEnded.WithLabelValues(r)

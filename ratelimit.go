@@ -324,6 +324,8 @@ type loginLimits struct {
 	// failuresOff: neither failure budget limits anything (only in tests
 	// of other concerns: loadConfig always sets them).
 	failuresOff bool
+	// store is set when the budgets are shared through Redis (useRedis).
+	store *limitsStore
 }
 
 func newLoginLimits(l Limits, now func() time.Time) *loginLimits {

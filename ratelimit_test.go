@@ -330,6 +330,15 @@ func TestBudgetTables(t *testing.T) {
 		"memory": func(burst int, perSecond float64, now func() time.Time) budgetTable {
 			return newBudgets(burst, perSecond, 100, now)
 		},
+		// Redis, through the fallback wrapper with Redis up: the shared
+		// budgets must mean exactly what the memory ones mean.
+		"redis": func(burst int, perSecond float64, now func() time.Time) budgetTable {
+			rdb, prefix := testRedis(t)
+			l := newLoginLimits(Limits{AddrRequests: burst, AddrRequestsPerSecond: perSecond, MaxKeys: 100}, now)
+			l.useRedis(rdb, prefix, []byte("test secret"), Limits{AddrRequests: burst, AddrRequestsPerSecond: perSecond}, now,
+				slog.New(slog.DiscardHandler), func(bool) {})
+			return l.requests
+		},
 	}
 	for name, newTable := range backends {
 		t.Run(name+"/take", func(t *testing.T) { testBudgetsTake(t, newTable) })

@@ -82,6 +82,10 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			return err
 		}
 		defer rdb.Close()
+		// The login budgets are shared through the same client; Redis's
+		// clock decides (now is nil).
+		auth.limits.useRedis(rdb, cfg.RedisPrefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil, log,
+			func(up bool) { m.limitsStoreUp.Set(map[bool]float64{false: 0, true: 1}[up]) })
 	}
 	sess := newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
 	log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),

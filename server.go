@@ -51,7 +51,7 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter
 		mux.Handle("/session", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodDelete)))
 	}
 	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/readyz", handleReadyz(log, users, logins.sessions))
+	mux.Handle("/readyz", handleReadyz(log, users, logins.sessions, limits))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
@@ -93,7 +93,7 @@ func handleHealthz() http.Handler {
 // 200: password logins still work, and every replica shares the one Redis,
 // so a 503 would take them all out of the balancer for what only sessions
 // need.
-func handleReadyz(log *slog.Logger, users *userStore, sess *sessions) http.Handler {
+func handleReadyz(log *slog.Logger, users *userStore, sess *sessions, limits *loginLimits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		loaded := 0
 		if users != nil {
@@ -110,6 +110,9 @@ func handleReadyz(log *slog.Logger, users *userStore, sess *sessions) http.Handl
 		fmt.Fprintln(w, "ready")
 		if sess != nil && sess.ping(r.Context()) != nil {
 			fmt.Fprintln(w, "sessions: unavailable: the session store (REDIS_URL) is not answering; password logins work, session renewals get 503")
+		}
+		if limits != nil && limits.store != nil && !limits.store.up.Load() {
+			fmt.Fprintln(w, "limits: local: the login limits store (REDIS_URL) is not answering; each replica enforces its own login budgets")
 		}
 	})
 }
