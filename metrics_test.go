@@ -81,6 +81,7 @@ func TestMetrics(t *testing.T) {
 		`tokend_http_request_duration_seconds_count{route="/token",status="200"} 3`,
 		`tokend_http_request_duration_seconds_count{route="/token",status="400"} 1`,
 		`tokend_http_request_duration_seconds_count{route="/token",status="401"} 6`,
+		`tokend_limits_store_up 1`,
 		`tokend_rate_limited_total 0`,
 		`tokend_session_store_up 1`,
 		`tokend_sessions_ended_total{reason="evicted"} 0`,
