@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// sharedLimits are login limits a guesser can only beat across replicas if
+// they are not shared: one username's budget, generous address budgets.
+var sharedLimits = Limits{UserFailures: 10, UserFailuresPerHour: 90,
+	AddrFailures: 1000, AddrFailuresPerHour: 1000, AddrRequests: 1000, AddrRequestsPerSecond: 1000, MaxKeys: 1000}
+
+// TestLimitsAcrossReplicas: three replicas sharing one Redis prefix give a
+// username one budget, not three: 100 wrong passwords spread over them, all
+// at once, reach bcrypt at most the budget's 10 times in total; the right
+// password is then refused on every replica; an operator's unlock on one
+// lifts the lock on all.
+func TestLimitsAcrossReplicas(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	var replicas []*guardedServer
+	for range 3 {
+		cfg := testConfig()
+		cfg.Limits = sharedLimits
+		g := newGuardedServer(t, cfg, map[string]string{"alice": "correct horse"})
+		g.auth.limits.useRedis(rdb, prefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, g.clock.now,
+			slog.New(slog.DiscardHandler), func(bool) {})
+		replicas = append(replicas, g)
+	}
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for i := range 100 {
+		wg.Go(func() {
+			addr := "198.51.100." + string(rune('0'+i%10)) + ":40000"
+			code, _, body := replicas[i%3].login(addr, "alice", "wrong horse")
+			switch code {
+			case 401:
+			case 429:
+				refused.Add(1)
+			default:
+				t.Errorf("guess %d: %d %s", i, code, body)
+			}
+		})
+	}
+	wg.Wait()
+	total := replicas[0].compares.Load() + replicas[1].compares.Load() + replicas[2].compares.Load()
+	if total > 10 || total < 1 {
+		t.Errorf("%d wrong passwords reached bcrypt over 3 replicas, want at most the one budget of 10", total)
+	}
+	if refused.Load() < 90 {
+		t.Errorf("%d guesses refused with 429, want at least 90", refused.Load())
+	}
+	for i, g := range replicas {
+		if code, retry, _ := g.login(addrB, "alice", "correct horse"); code != 429 || retry == "" {
+			t.Errorf("right password on replica %d while locked: %d Retry-After %q, want 429", i, code, retry)
+		}
+	}
+	rec := httptest.NewRecorder()
+	handleUnlock(slog.New(slog.DiscardHandler), replicas[1].auth.limits).ServeHTTP(rec,
+		httptest.NewRequest("POST", "/admin/unlock?username=alice", nil))
+	if want := `{"username":"alice","was_locked":true}`; strings.TrimSpace(rec.Body.String()) != want {
+		t.Fatalf("unlock: %d %s, want %s", rec.Code, rec.Body, want)
+	}
+	for i, g := range replicas {
+		if code, _, body := g.login(addrB, "alice", "correct horse"); code != 200 {
+			t.Errorf("right password on replica %d after the unlock on replica 1: %d %s", i, code, body)
+		}
+	}
+}
+
+// redisProxy is a loopback TCP proxy to Redis that the test stops (Redis
+// down: connections cut, new ones refused) and starts again on the same port.
+type redisProxy struct {
+	t     *testing.T
+	addr  string
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func (p *redisProxy) start() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r, err := net.Dial("tcp", "127.0.0.1:6379")
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, r)
+			p.mu.Unlock()
+			go func() { io.Copy(r, c); r.Close() }()
+			go func() { io.Copy(c, r); c.Close() }()
+		}
+	}()
+}
+
+func (p *redisProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestLimitsRedisDown: while Redis does not answer, each replica enforces
+// its own budgets (a guesser gets one replica's budget, not unlimited
+// tries), right passwords still log in, the gauge and /readyz say so, and
+// one log line marks each change; the shared budgets return with Redis.
+func TestLimitsRedisDown(t *testing.T) {
+	_, prefix := testRedis(t) // skips when no Redis answers
+	p := &redisProxy{t: t, addr: "127.0.0.1:0"}
+	p.start()
+	t.Cleanup(p.stop)
+	rdb, err := newRedisClient("redis://" + p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	cfg := testConfig()
+	cfg.Limits = sharedLimits
+	g := newGuardedServer(t, cfg, map[string]string{"alice": "correct horse", "bob": "battery staple"})
+	var logs bytes.Buffer
+	var ups []bool
+	g.auth.limits.useRedis(rdb, prefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, g.clock.now,
+		slog.New(slog.NewTextHandler(&logs, nil)), func(up bool) { ups = append(ups, up) })
+	if code, _, body := g.login(addrA, "bob", "battery staple"); code != 200 {
+		t.Fatalf("login with Redis up: %d %s", code, body)
+	}
+	p.stop()
+	codes := map[int]int{}
+	for range 30 {
+		code, _, _ := g.login(addrA, "alice", "wrong horse")
+		codes[code]++
+	}
+	if codes[401] != 10 || codes[429] != 20 {
+		t.Errorf("30 guesses with Redis down: %v, want 10 401s (the local budget) and 20 429s", codes)
+	}
+	if code, _, body := g.login(addrB, "bob", "battery staple"); code != 200 {
+		t.Errorf("right password with Redis down: %d %s", code, body)
+	}
+	rec := httptest.NewRecorder()
+	handleReadyz(slog.New(slog.DiscardHandler), g.auth.store, nil, g.auth.limits).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "limits: local:") {
+		t.Errorf("/readyz with Redis down: %d %q", rec.Code, rec.Body)
+	}
+	if n := strings.Count(logs.String(), "login limits store is not answering"); n != 1 {
+		t.Errorf("%d down lines in the log, want 1:\n%s", n, logs.String())
+	}
+	p.start()
+	g.auth.limits.store.nextProbe.Store(0) // the next request tries Redis
+	if code, _, body := g.login(addrB, "bob", "battery staple"); code != 200 {
+		t.Errorf("login after Redis returned: %d %s", code, body)
+	}
+	if n := strings.Count(logs.String(), "login limits store is answering again"); n != 1 {
+		t.Errorf("%d recovery lines in the log, want 1:\n%s", n, logs.String())
+	}
+	if len(ups) != 3 || !ups[0] || ups[1] || !ups[2] {
+		t.Errorf("gauge settings %v, want [true false true]", ups)
+	}
+	if strings.Contains(logs.String(), "alice") || strings.Contains(logs.String(), "horse") {
+		t.Errorf("the log names a username or a password:\n%s", logs.String())
+	}
+}
