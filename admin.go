@@ -53,7 +53,7 @@ func handleUnlock(log *slog.Logger, limits *loginLimits) http.Handler {
 		}
 		var ans unlocked
 		if username != "" {
-			ans = unlocked{Username: username, WasLocked: limits.userFails.reset(userKey(username))}
+			ans = unlocked{Username: username, WasLocked: limits.userFails.Reset(userKey(username))}
 		} else {
 			a, err := netip.ParseAddr(address)
 			if err != nil {
@@ -61,7 +61,7 @@ func handleUnlock(log *slog.Logger, limits *loginLimits) http.Handler {
 				return
 			}
 			key := addrKey(a.Unmap())
-			fails, requests := limits.addrFails.reset(key), limits.requests.reset(key)
+			fails, requests := limits.addrFails.Reset(key), limits.requests.Reset(key)
 			ans = unlocked{Address: key, WasLocked: fails || requests}
 		}
 		log.Info("login lock lifted by an operator", "username", ans.Username, "address", ans.Address, "was_locked", ans.WasLocked)

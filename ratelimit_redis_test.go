@@ -169,7 +169,7 @@ func TestLimitsRedisDown(t *testing.T) {
 		t.Errorf("%d down lines in the log, want 1:\n%s", n, logs.String())
 	}
 	p.start()
-	g.auth.limits.store.nextProbe.Store(0) // the next request tries Redis
+	g.auth.limits.store.ProbeNow() // the next request tries Redis
 	if code, _, body := g.login(addrB, "bob", "battery staple"); code != 200 {
 		t.Errorf("login after Redis returned: %d %s", code, body)
 	}

@@ -1,0 +1,183 @@
+package limits
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// OpTimeout bounds each Redis call of the login limits: Redis answers in
+// well under a millisecond, and a login must not wait on a Redis in
+// trouble; past it, the local budgets decide.
+const OpTimeout = 200 * time.Millisecond
+
+// probeEvery is how often, while Redis is down, a call tries it again; the
+// others go straight to the local budgets.
+const probeEvery = time.Second
+
+// Store is the state the three shared budgets share: whether Redis
+// answers, so that its going down and coming back are one log line each.
+type Store struct {
+	log       *slog.Logger
+	setUp     func(up bool) // the gauge tokend_limits_store_up
+	up        atomic.Bool
+	nextProbe atomic.Int64 // unix nanoseconds; while down, Redis is tried after this
+}
+
+// Shared is a budget kept in Redis (REDIS_URL), shared by every
+// replica, with this process's memory budget as the fallback while Redis
+// does not answer: a guesser then gets at most one replica's own budget per
+// replica, and right passwords still log in.
+type Shared struct {
+	remote *Redis
+	local  *Memory
+	store  *Store
+}
+
+var _ Table = (*Shared)(nil)
+
+// NewStore returns the state of a Redis shared by the budgets of a process:
+// up, until a call fails. setUp follows it (a gauge).
+func NewStore(log *slog.Logger, setUp func(up bool)) *Store {
+	s := &Store{log: log, setUp: setUp}
+	s.up.Store(true)
+	setUp(true)
+	return s
+}
+
+// NewShared returns the budget remote, with local answering while Redis does not.
+func NewShared(remote *Redis, local *Memory, store *Store) *Shared {
+	return &Shared{remote: remote, local: local, store: store}
+}
+
+// Up reports whether Redis answered the last call.
+func (s *Store) Up() bool { return s.up.Load() }
+
+// ProbeNow makes the next call try Redis even while it is down (tests).
+func (s *Store) ProbeNow() { s.nextProbe.Store(0) }
+
+// remote reports whether to ask Redis: always while it answers, once a
+// second while it does not.
+func (s *Store) remote() bool {
+	if s.up.Load() {
+		return true
+	}
+	next := s.nextProbe.Load()
+	now := time.Now().UnixNano()
+	return now >= next && s.nextProbe.CompareAndSwap(next, now+int64(probeEvery))
+}
+
+// result notes the outcome of a Redis call and reports whether it failed.
+func (s *Store) result(err error) (failed bool) {
+	if err == nil {
+		if s.up.CompareAndSwap(false, true) {
+			s.log.Info("login limits store is answering again: the login budgets are shared by every replica")
+			s.setUp(true)
+		}
+		return false
+	}
+	if s.up.CompareAndSwap(true, false) {
+		s.nextProbe.Store(time.Now().Add(probeEvery).UnixNano())
+		s.log.Error("login limits store is not answering: each replica enforces its own login budgets until it does", "err", err)
+		s.setUp(false)
+	}
+	return true
+}
+
+func opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), OpTimeout)
+}
+
+func (b *Shared) Take(key string) (time.Duration, bool) {
+	if b.store.remote() {
+		ctx, cancel := opContext()
+		wait, ok, err := b.remote.Take(ctx, key)
+		cancel()
+		if !b.store.result(err) {
+			return wait, ok
+		}
+	}
+	return b.local.Take(key)
+}
+
+func (b *Shared) Locked(key string) (time.Duration, bool) {
+	if b.store.remote() {
+		ctx, cancel := opContext()
+		wait, locked, err := b.remote.Locked(ctx, key)
+		cancel()
+		if !b.store.result(err) {
+			return wait, locked
+		}
+	}
+	return b.local.Locked(key)
+}
+
+// Begin waits, as Memory.Begin does, while the events left are held by
+// attempts in flight, here on any replica: it asks again every few
+// milliseconds, since no replica can wake another's waiters.
+func (b *Shared) Begin(ctx context.Context, key string, maxWait time.Duration) (time.Duration, bool, error) {
+	deadline := time.Now().Add(maxWait)
+	pause := 5 * time.Millisecond
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, false, err
+		}
+		if !b.store.remote() {
+			return b.local.Begin(ctx, key, time.Until(deadline))
+		}
+		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), OpTimeout)
+		wait, locked, err := b.remote.Begin(opCtx, key)
+		cancel()
+		if !errors.Is(err, ErrBusy) {
+			if b.store.result(err) {
+				return b.local.Begin(ctx, key, time.Until(deadline))
+			}
+			return wait, locked, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, false, ErrAttemptsInFlight
+		}
+		t := time.NewTimer(min(pause, left))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, false, ctx.Err()
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// End charges where it can: an attempt begun in Redis that cannot end there
+// is charged locally, so a failure is never free.
+func (b *Shared) End(key string, failed bool) {
+	if b.store.remote() {
+		ctx, cancel := opContext()
+		err := b.remote.End(ctx, key, failed)
+		cancel()
+		if !b.store.result(err) {
+			return
+		}
+	}
+	b.local.End(key, failed)
+}
+
+// Reset unlocks in Redis (for every replica) and in this replica's memory.
+func (b *Shared) Reset(key string) bool {
+	wasLocked := b.local.Reset(key)
+	if b.store.remote() {
+		ctx, cancel := opContext()
+		remote, err := b.remote.Reset(ctx, key)
+		cancel()
+		if !b.store.result(err) {
+			wasLocked = wasLocked || remote
+		}
+	}
+	return wasLocked
+}
+
+// Idle is false: Redis cannot say cheaply that no key anywhere is locked.
+func (b *Shared) Idle() bool { return false }
