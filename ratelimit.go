@@ -79,7 +79,8 @@ type loginLimits struct {
 	// of other concerns: loadConfig always sets them).
 	failuresOff bool
 	// store is set when the budgets are shared through Redis (useRedis).
-	store *limits.Store
+	store     *limits.Store
+	pingStore func(context.Context) error
 }
 
 func newLoginLimits(l Limits, now func() time.Time) *loginLimits {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"log/slog"
@@ -16,9 +17,10 @@ import (
 // Redis, so that neither a username nor an address appears there; every
 // replica has the same one (derived from API_KEY_SECRET). now is nil in
 // production: Redis's clock decides.
-func (l *loginLimits) useRedis(rdb redis.Scripter, prefix string, secret []byte, lim Limits, now func() time.Time, log *slog.Logger, setUp func(bool)) {
+func (l *loginLimits) useRedis(rdb redis.UniversalClient, prefix string, secret []byte, lim Limits, now func() time.Time, log *slog.Logger, setUp func(bool)) {
 	st := limits.NewStore(log, setUp)
 	l.store = st
+	l.pingStore = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	wrap := func(name string, t budgetTable, burst int, perSecond float64) budgetTable {
 		local, ok := t.(*limits.Memory)
 		if !ok || local == nil {

@@ -111,7 +111,7 @@ func handleReadyz(log *slog.Logger, users *userStore, sess *sessions, limits *lo
 		if sess != nil && sess.ping(r.Context()) != nil {
 			fmt.Fprintln(w, "sessions: unavailable: the session store (REDIS_URL) is not answering; password logins work, session renewals get 503")
 		}
-		if limits != nil && limits.store != nil && !limits.store.Up() {
+		if limits != nil && limits.store != nil && !limits.store.Check(r.Context(), limits.pingStore) {
 			fmt.Fprintln(w, "limits: local: the login limits store (REDIS_URL) is not answering; each replica enforces its own login budgets")
 		}
 	})

@@ -55,8 +55,17 @@ func NewShared(remote *Redis, local *Memory, store *Store) *Shared {
 // Up reports whether Redis answered the last call.
 func (s *Store) Up() bool { return s.up.Load() }
 
-// ProbeNow makes the next call try Redis even while it is down (tests).
-func (s *Store) ProbeNow() { s.nextProbe.Store(0) }
+// Check asks Redis, with ping, whether it answers again when it is noted
+// down (for /readyz, which so notices a recovery even when no login comes),
+// and reports whether it is up.
+func (s *Store) Check(ctx context.Context, ping func(context.Context) error) bool {
+	if s.up.Load() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
+	return !s.result(ping(ctx))
+}
 
 // remote reports whether to ask Redis: always while it answers, once a
 // second while it does not.
