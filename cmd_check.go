@@ -9,7 +9,7 @@ import (
 // runCheck is `tokend check`: start-up's checks of the settings and the
 // users file, without serving, for deploy pipelines. It fails with
 // start-up's own error, word for word, since both come from loadAll.
-func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runCheck(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
 	envFile := envFileFlag(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
@@ -19,9 +19,9 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	cfg, users, err := loadAll(lookup)
+	cfg, users, warnings, err := loadChecked(lookup, *envFile, found, environ)
 	if err != nil {
-		return withEnvFileHint(err, *envFile, found)
+		return err
 	}
 	source := "settings from " + *envFile + " and the environment"
 	if !found {
@@ -33,5 +33,12 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "  grants:     %s enabled; %s by default\n", cfg.EnabledGrants, cfg.DefaultGrants)
 	fmt.Fprintf(stdout, "  token ttl:  %ds by default, at most %ds\n", cfg.TTL/time.Second, cfg.MaxTTL/time.Second)
 	fmt.Fprintf(stdout, "  listen:     %s\n", cfg.ListenAddr)
+	if cfg.MetricsAddr != "" {
+		fmt.Fprintf(stdout, "  metrics:    %s\n", cfg.MetricsAddr)
+	}
+	fmt.Fprintf(stdout, "  cors:       %s\n", corsSummary(cfg.CORSOrigins))
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "tokend: warning: %s\n", w)
+	}
 	return nil
 }

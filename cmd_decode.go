@@ -25,11 +25,12 @@ const maxTokenInput = 64 << 10
 func runDecode(args []string, getenv func(string) string, now func() time.Time, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("decode", stderr)
 	envFile := envFileFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage // the flag package has said what was wrong
+	if err := parseArgs(fs, args, 0, -1); err != nil {
+		return err
 	}
 	if fs.NArg() > 1 {
-		fmt.Fprintf(stderr, "tokend decode: want one token, or - to read it from stdin; got %d arguments\n\n%s", fs.NArg(), usage)
+		fmt.Fprintf(stderr, "tokend decode: want one token, or - to read it from stdin; got %d arguments\n", fs.NArg())
+		shortUsage(stderr, "decode")
 		return errUsage
 	}
 	token, err := readToken(fs.Arg(0), stdin, stderr)

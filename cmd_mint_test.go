@@ -161,7 +161,7 @@ func TestMintCommandUsage(t *testing.T) {
 		{[]string{"--identity", "alice", "--voice-param", "queue"}, `invalid value "queue" for flag -voice-param: want NAME=VALUE`},
 		{[]string{"--identity", "alice", "--voice-param", "q=1", "--voice-param", "q=2"}, `invalid value "q=2" for flag -voice-param: "q" given twice`},
 		{[]string{"--identity", "alice", "--ttl"}, "flag needs an argument: -ttl"},
-		{[]string{"--identity", "alice", "video"}, "tokend mint: want 0 argument(s), got 1"},
+		{[]string{"--identity", "alice", "video"}, "tokend mint: want no arguments, got 1"},
 		{[]string{"--identity", "alice", "--frobnicate"}, "flag provided but not defined: -frobnicate"},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/netip"
 	"regexp"
 	"runtime"
@@ -142,7 +141,7 @@ func (s *settings) sid(key, prefix, what string, required bool) string {
 		s.problemf("%s is not set: the %s (%s followed by 32 hex digits)", key, what, prefix)
 	case v == "":
 	case !sidPattern.MatchString(v) || !strings.HasPrefix(v, prefix):
-		s.problemf("%s is %q: the %s must be %s followed by 32 lowercase hex digits", key, v, what, prefix)
+		s.problemf("%s is %q: the %s must be %s followed by 32 lowercase hex digits%s", key, v, what, prefix, sidKindHint(v))
 	}
 	return v
 }
@@ -257,6 +256,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
 	s.operation(c)
+	s.addresses(c)
 	s.guard(c)
 	if err := s.err(); err != nil {
 		return nil, err
@@ -331,12 +331,7 @@ func (s *settings) operation(c *Config) {
 	if v := s.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
 		s.problemf("LOG_LEVEL is %q: use debug, info, warn or error", v)
 	}
-	c.MetricsAddr = s.str("METRICS_ADDR", "")
-	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			s.problemf("METRICS_ADDR is %q: use HOST:PORT or :PORT, such as 127.0.0.1:9090", c.MetricsAddr)
-		}
-	}
+	c.MetricsAddr = s.str("METRICS_ADDR", "") // checked with LISTEN_ADDR (addresses)
 	c.ShutdownTimeout = s.seconds("SHUTDOWN_TIMEOUT", 15, 1, 600)
 	c.TLSCertFile, c.TLSKeyFile = s.str("TLS_CERT_FILE", ""), s.str("TLS_KEY_FILE", "")
 	switch {

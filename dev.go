@@ -56,11 +56,12 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	s.guard(cfg)
 	// A front end on its own dev server (another port) needs CORS here too.
 	cfg.CORSOrigins = s.origins("CORS_ALLOWED_ORIGINS")
+	s.addresses(cfg)
 	if err := s.err(); err != nil {
 		return nil, nil, "", err
 	}
 	if cfg.MetricsAddr != "" { // loopback only, like the main listener
-		_, p, _ := net.SplitHostPort(cfg.MetricsAddr) // checked by operation
+		_, p, _ := net.SplitHostPort(cfg.MetricsAddr) // checked by addresses
 		cfg.MetricsAddr = net.JoinHostPort("127.0.0.1", p)
 	}
 	// 16 random base32 characters are 80 bits: no guessing reaches them,

@@ -20,6 +20,7 @@ type serveOptions struct {
 	dev      bool
 	envFile  string
 	envFound bool
+	environ  []string // the process environment's names, for warnings
 	now      func() time.Time
 }
 
@@ -39,23 +40,26 @@ const (
 // SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
 	var (
-		cfg    *Config
-		users  *Users
-		banner string
-		err    error
+		cfg      *Config
+		users    *Users
+		banner   string
+		warnings []string
+		err      error
 	)
 	if opt.dev {
 		cfg, users, banner, err = devSetup(lookup)
+		if err == nil {
+			warnings = configWarnings(cfg, opt.envFile, opt.envFound, envFileNames(opt.envFile, opt.envFound), opt.environ)
+		}
 	} else {
-		cfg, users, err = loadAll(lookup)
-		err = withEnvFileHint(err, opt.envFile, opt.envFound)
+		cfg, users, warnings, err = loadChecked(lookup, opt.envFile, opt.envFound, opt.environ)
 	}
 	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	if corsAllowsAll(cfg.CORSOrigins) {
-		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
 	if err != nil {
@@ -94,7 +98,8 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
 	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
-		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(), "dev", cfg.Dev}
+		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(),
+		"cors_allowed_origins", corsSummary(cfg.CORSOrigins), "dev", cfg.Dev}
 	if len(servers) > 1 {
 		attrs = append(attrs, "metrics_addr", servers[1].ln.Addr().String())
 	}
