@@ -28,9 +28,9 @@ var commandHelp = map[string]struct{ synopsis, about string }{
 		"Edit the users file (USERS_FILE): add a user or change their password, remove\none, or list them. Passwords come from stdin, or are prompted for without echo."},
 	"user add": {"tokend user add [--env-file FILE] NAME",
 		"Add a user or change their password. The password is read from stdin, or\nprompted for twice without echo on a terminal; never from the command line."},
-	"user del": {"tokend user del [--env-file FILE] NAME", "Remove a user from the users file."},
+	"user del":  {"tokend user del [--env-file FILE] NAME", "Remove a user from the users file."},
 	"user list": {"tokend user list [--env-file FILE]", "List the users in the users file."},
-	"version": {"tokend version", "Print the version and the commit tokend was built from."},
+	"version":   {"tokend version", "Print the version and the commit tokend was built from."},
 }
 
 // isHelpFlag reports whether arg asks for help, as -h and --help do.
