@@ -102,7 +102,16 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.Method == http.MethodOptions && len(cfg.CORSOrigins) > 0:
+		case r.Method == http.MethodOptions:
+			if err := corsPreflightProblem(w, r, cfg.CORSOrigins); err != nil {
+				writeError(w, r, log, err)
+				return
+			}
+			if len(cfg.CORSOrigins) == 0 {
+				w.Header().Set("Allow", allow)
+				writeError(w, r, log, Errorf(EMETHOD, "OPTIONS is not allowed here: request a token with POST /token"))
+				return
+			}
 			// A CORS preflight (or a plain OPTIONS): allowCORS has set the
 			// CORS headers when the origin is allowed; the status is ours.
 			w.Header().Set("Allow", allow)

@@ -30,7 +30,7 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userSto
 func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metrics) http.Handler {
 	h := recordRoute(mux)
 	h = secureHeaders(h)
-	h = allowCORS(cfg.CORSOrigins)(h)
+	h = allowCORS(cfg.CORSOrigins, newCORSRefusals(log, time.Now))(h)
 	h = recoverPanics(log)(h)
 	h = observe(log, m, cfg.TrustedProxies)(h)
 	return h
