@@ -372,13 +372,21 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 			plan.ttl = time.Duration(n) * time.Second
 		}
 	}
+	// asked are the grants the request names, refused or not: whether
+	// a room or voice parameters fit the token is judged against them, so
+	// that one refused grant does not make them look out of place too.
+	// known is false when the names could not be read at all.
+	asked, known := plan.grants, true
 	if len(req.Grants) > 0 {
 		set, err := parseGrantNames(req.Grants)
+		asked = set
 		switch {
 		case err != nil:
 			problems["grants"] = err.Error()
+			known = false
 		case set == 0:
 			problems["grants"] = "names no grant; leave it out for the default grants (" + cfg.DefaultGrants.String() + ")"
+			known = false
 		case set&^cfg.EnabledGrants != 0:
 			problems["grants"] = fmt.Sprintf("%s is not enabled on this server (enabled: %s)", (set &^ cfg.EnabledGrants).String(), cfg.EnabledGrants.String())
 		default:
@@ -390,7 +398,7 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 		case !utf8.ValidString(req.Room):
 			// A form can send any bytes; JSON would turn them into U+FFFD.
 			problems["room"] = "is not valid UTF-8"
-		case !plan.grants.has(grantVideo):
+		case known && !asked.has(grantVideo):
 			problems["room"] = "is for the video grant, which this token does not carry"
 		case n > maxVideoRoom:
 			problems["room"] = fmt.Sprintf("is %d characters; Twilio Video allows at most %d", n, maxVideoRoom)
@@ -398,7 +406,7 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 	}
 	if len(req.VoiceParams) > 0 {
 		switch {
-		case !plan.grants.has(grantVoice):
+		case known && !asked.has(grantVoice):
 			problems["voice_params"] = "is for the voice grant, which this token does not carry"
 		case cfg.TwiMLAppSID == "":
 			problems["voice_params"] = "needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"

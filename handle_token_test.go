@@ -240,6 +240,8 @@ func TestTokenErrors(t *testing.T) {
 			wantBody: invalid("room: is for the video grant, which this token does not carry", "room", "is for the video grant, which this token does not carry")},
 		{name: "room too long", ct: jsonCT, body: `{"username":"alice","password":"correct horse","room":"` + strings.Repeat("r", 129) + `"}`, wantStatus: 400,
 			wantBody: invalid("room: is 129 characters; Twilio Video allows at most 128", "room", "is 129 characters; Twilio Video allows at most 128")},
+		{name: "a grant not enabled: no false voice_params entry", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":"voice,chat","voice_params":{"queue":"support"}}`, wantStatus: 400,
+			wantBody: invalid("grants: chat is not enabled on this server (enabled: video,voice,conversations,sync)", "grants", "chat is not enabled on this server (enabled: video,voice,conversations,sync)")},
 		{name: "voice params without voice", ct: jsonCT, body: `{"username":"alice","password":"correct horse","grants":["video"],"voice_params":{"a":"b"}}`, wantStatus: 400,
 			wantBody: invalid("voice_params: is for the voice grant, which this token does not carry", "voice_params", "is for the voice grant, which this token does not carry")},
 		{name: "voice identity", ct: jsonCT, body: `{"username":"bob smith","password":"battery staple"}`, wantStatus: 400,
