@@ -265,7 +265,7 @@ func TestCORSRefusalsLogged(t *testing.T) {
 		req.Header.Set("Origin", origin)
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
-	send("https://app.example.com", "tokend.example.com")  // allowed
+	send("https://app.example.com", "tokend.example.com")    // allowed
 	send("https://tokend.example.com", "tokend.example.com") // its own page
 	send("https://evil.example", "tokend.example.com")
 	send("https://evil.example", "tokend.example.com") // again this minute
