@@ -10,12 +10,25 @@ import (
 )
 
 // newLogger returns the logger for LOG_FORMAT and LOG_LEVEL, writing to w.
+// In JSON a duration is a number of milliseconds, named so
+// ("duration_ms":358.1); text shows it as Go writes it (duration=358.1ms).
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
+		opts.ReplaceAttr = durationsInMilliseconds
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsInMilliseconds turns a duration attribute into KEY_ms, a float
+// of milliseconds: slog's JSON handler would write nanoseconds with no
+// unit in the name.
+func durationsInMilliseconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration())/float64(time.Millisecond))
+	}
+	return a
 }
 
 // requestLog is what a request's handlers add to its log line and metrics.

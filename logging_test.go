@@ -98,13 +98,13 @@ func TestRequestLogLine(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
 				t.Fatal(err)
 			}
-			if d, ok := got["duration"].(float64); !ok || d <= 0 {
-				t.Errorf("duration = %v, want nanoseconds > 0", got["duration"])
+			if d, ok := got["duration_ms"].(float64); !ok || d <= 0 {
+				t.Errorf("duration_ms = %v, want milliseconds > 0", got["duration_ms"])
 			}
 			if _, err := time.Parse(time.RFC3339Nano, got["time"].(string)); err != nil {
 				t.Errorf("time: %v", err)
 			}
-			delete(got, "duration")
+			delete(got, "duration_ms")
 			delete(got, "time")
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("log line = %v\nwant       %v", got, tt.want)
@@ -269,5 +269,20 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				t.Errorf("no identity or jti in the log:\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestJSONDurationsInMilliseconds: a duration in a JSON line is a number
+// whose name carries its unit; text keeps Go's own notation.
+func TestJSONDurationsInMilliseconds(t *testing.T) {
+	for _, tt := range []struct{ format, want string }{
+		{"json", `"msg":"request","duration_ms":208.619567}`},
+		{"text", `msg=request duration=208.619567ms`},
+	} {
+		var buf bytes.Buffer
+		newLogger(&buf, tt.format, slog.LevelInfo).Info("request", "duration", 208619567*time.Nanosecond)
+		if got := strings.TrimSpace(buf.String()); !strings.HasSuffix(got, tt.want) {
+			t.Errorf("%s: %s, want it to end with %s", tt.format, got, tt.want)
+		}
 	}
 }
