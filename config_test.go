@@ -276,8 +276,8 @@ func TestLoadConfigProblems(t *testing.T) {
 			name: "SIDs with the wrong prefix",
 			env:  map[string]string{"TWILIO_ACCOUNT_SID": cfgAPIKeySID, "TWILIO_API_KEY_SID": cfgAccountSID},
 			want: []string{
-				`TWILIO_ACCOUNT_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the Account SID must be AC followed by 32 lowercase hex digits`,
-				`TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits`,
+				`TWILIO_ACCOUNT_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the Account SID must be AC followed by 32 lowercase hex digits; this is an API key SID`,
+				`TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits; this is an Account SID`,
 			},
 		},
 		{
@@ -309,10 +309,10 @@ func TestLoadConfigProblems(t *testing.T) {
 				"TWILIO_SYNC_SERVICE_SID":          "IS",
 			},
 			want: []string{
-				`TWILIO_TWIML_APP_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the TwiML app SID must be AP followed by 32 lowercase hex digits`,
+				`TWILIO_TWIML_APP_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the TwiML app SID must be AP followed by 32 lowercase hex digits; this is an Account SID`,
 				`TWILIO_PUSH_CREDENTIAL_SID is "CRxyz": the push credential SID must be CR followed by 32 lowercase hex digits`,
-				`TWILIO_CHAT_PUSH_CREDENTIAL_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the push credential SID must be CR followed by 32 lowercase hex digits`,
-				`TWILIO_CONVERSATIONS_SERVICE_SID is "MGdeadbeefdeadbeefdeadbeefdeadbeef": the Conversations service SID must be IS followed by 32 lowercase hex digits`,
+				`TWILIO_CHAT_PUSH_CREDENTIAL_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the push credential SID must be CR followed by 32 lowercase hex digits; this is an API key SID`,
+				`TWILIO_CONVERSATIONS_SERVICE_SID is "MGdeadbeefdeadbeefdeadbeefdeadbeef": the Conversations service SID must be IS followed by 32 lowercase hex digits; this is a Messaging service SID`,
 				`TWILIO_CHAT_SERVICE_SID is "ISdeadbeegdeadbeegdeadbeegdeadbeeg": the Chat service SID must be IS followed by 32 lowercase hex digits`,
 				`TWILIO_SYNC_SERVICE_SID is "IS": the Sync service SID must be IS followed by 32 lowercase hex digits`,
 			},

@@ -118,9 +118,9 @@ func TestOperationSettings(t *testing.T) {
 			errs: []string{
 				`LOG_FORMAT is "logfmt": use text or json`,
 				`LOG_LEVEL is "loud": use debug, info, warn or error`,
-				`METRICS_ADDR is "9090": use HOST:PORT or :PORT, such as 127.0.0.1:9090`,
 				`SHUTDOWN_TIMEOUT is "0": use a whole number of seconds from 1 to 600`,
 				`TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither`,
+				`METRICS_ADDR is "9090": use HOST:PORT or :PORT with a port number, such as 127.0.0.1:9090`,
 			}},
 		{name: "key only", env: map[string]string{"TLS_KEY_FILE": keyFile},
 			errs: []string{`TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither`}},
