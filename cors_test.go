@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -303,5 +304,35 @@ func TestCORSRefusalWithoutAllowlist(t *testing.T) {
 	const want = `"msg":"request from origin http://localhost:5173 refused: not in CORS_ALLOWED_ORIGINS, which is empty: CORS is not configured on this server"`
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("log:\n%s\nwant %s", logs.String(), want)
+	}
+}
+
+// TestCORSRefusalsUnderACrowd: 100 requests at once from 100 origins log
+// exactly corsLogsPerMinute lines, and the rest are counted for the next.
+func TestCORSRefusalsUnderACrowd(t *testing.T) {
+	var logs syncBuffer
+	var mu sync.Mutex
+	clock := specTime
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	refusals := newCORSRefusals(slog.New(slog.NewTextHandler(&logs, nil)), now)
+	h := allowCORS([]string{"https://app.example.com"}, refusals)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			req := httptest.NewRequest("POST", "/token", nil)
+			req.Header.Set("Origin", fmt.Sprintf("https://c%d.example", i))
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(logs.String(), "refused: not in CORS_ALLOWED_ORIGINS\""); n != corsLogsPerMinute {
+		t.Errorf("%d lines, want %d:\n%s", n, corsLogsPerMinute, logs.String())
+	}
+	mu.Lock()
+	clock = clock.Add(time.Minute)
+	mu.Unlock()
+	refusals.note("https://late.example", []string{"https://app.example.com"})
+	if want := "requests from 90 more origins not in CORS_ALLOWED_ORIGINS were refused in the last minute, without a line each"; !strings.Contains(logs.String(), want) {
+		t.Errorf("no %q in:\n%s", want, logs.String())
 	}
 }
