@@ -157,7 +157,7 @@ func TestEveryCommandIsDispatchedAndListed(t *testing.T) {
 	for _, cmd := range []string{"serve", "check", "mint", "decode", "version"} {
 		var stdout, stderr syncBuffer
 		err := run(context.Background(), []string{"tokend", cmd, "--no-such-flag"}, mapEnv(nil), time.Now, strings.NewReader(""), &stdout, &stderr)
-		want := "flag provided but not defined: -no-such-flag\nusage: " + commandHelp[cmd].synopsis + "\nsee `tokend help " + cmd + "`\n"
+		want := "tokend " + cmd + ": flag provided but not defined: -no-such-flag\nusage: " + commandHelp[cmd].synopsis + "\nsee `tokend help " + cmd + "`\n"
 		if err != errUsage || stderr.String() != want {
 			t.Errorf("%s: err %v, stderr %q", cmd, err, stderr.String())
 		}

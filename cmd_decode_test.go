@@ -261,7 +261,7 @@ func TestDecodeCommandInput(t *testing.T) {
 		{name: "blank argument", args: []string{" "}, wantErrMsg: "not a token: it has 1 part(s) separated by dots; a JWT has 3, header.claims.signature"},
 		{name: "stdin too long", stdin: strings.Repeat("a", 64<<10+1), wantErrMsg: "stdin holds over 64 KiB, which is not a token"},
 		{name: "two tokens", args: []string{"a.b.c", "d.e.f"}, wantErr: errUsage, wantStderr: "tokend decode: want one token, or - to read it from stdin; got 2 arguments"},
-		{name: "unknown flag", args: []string{"--verify=false"}, wantErr: errUsage, wantStderr: "flag provided but not defined: -verify"},
+		{name: "unknown flag", args: []string{"--verify=false"}, wantErr: errUsage, wantStderr: "tokend decode: flag provided but not defined: -verify"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -162,11 +162,11 @@ func TestMintCommandUsage(t *testing.T) {
 		args       []string
 		wantStderr string // the first line
 	}{
-		{[]string{"--identity", "alice", "--voice-param", "queue"}, `invalid value "queue" for flag -voice-param: want NAME=VALUE`},
-		{[]string{"--identity", "alice", "--voice-param", "q=1", "--voice-param", "q=2"}, `invalid value "q=2" for flag -voice-param: "q" given twice`},
-		{[]string{"--identity", "alice", "--ttl"}, "flag needs an argument: -ttl"},
+		{[]string{"--identity", "alice", "--voice-param", "queue"}, `tokend mint: invalid value "queue" for flag -voice-param: want NAME=VALUE`},
+		{[]string{"--identity", "alice", "--voice-param", "q=1", "--voice-param", "q=2"}, `tokend mint: invalid value "q=2" for flag -voice-param: "q" given twice`},
+		{[]string{"--identity", "alice", "--ttl"}, "tokend mint: flag needs an argument: -ttl"},
 		{[]string{"--identity", "alice", "video"}, "tokend mint: want no arguments, got 1"},
-		{[]string{"--identity", "alice", "--frobnicate"}, "flag provided but not defined: -frobnicate"},
+		{[]string{"--identity", "alice", "--frobnicate"}, "tokend mint: flag provided but not defined: -frobnicate"},
 	}
 	for _, tt := range tests {
 		stdout, stderr, err := runTokend(t, cmdEnv(), specTime, "", append([]string{"mint", "--env-file", noEnv}, tt.args...)...)

@@ -87,9 +87,18 @@ func parseArgs(fs *flag.FlagSet, args []string, lo, hi int) error {
 		showHelp(fs)
 		return errHelp
 	}
-	fs.Usage = func() { shortUsage(fs.Output(), commandName(fs)) }
-	if err := fs.Parse(args); err != nil {
-		return errUsage // the flag package has said what was wrong, then shortUsage
+	// The flag package says what was wrong; it is caught to name the
+	// command first, as the other usage errors do.
+	out := fs.Output()
+	var said strings.Builder
+	fs.SetOutput(&said)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if err != nil {
+		fmt.Fprintf(out, "%s: %s", fs.Name(), said.String())
+		shortUsage(out, commandName(fs))
+		return errUsage
 	}
 	if n := fs.NArg(); hi >= 0 && (n < lo || n > hi) {
 		want := fmt.Sprintf("%d arguments", lo)

@@ -69,3 +69,20 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagErrorsNameTheCommand(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mint", "--identity"}, "tokend mint: flag needs an argument: -identity\nusage: " + commandHelp["mint"].synopsis + "\nsee `tokend help mint`\n"},
+		{[]string{"serve", "--dev=maybe"}, "tokend serve: invalid boolean value \"maybe\" for -dev: parse error\nusage: " + commandHelp["serve"].synopsis + "\nsee `tokend help serve`\n"},
+		{[]string{"user", "list", "--nope"}, "tokend user list: flag provided but not defined: -nope\nusage: tokend user list [--env-file FILE]\nsee `tokend help user`\n"},
+	} {
+		var stdout, stderr syncBuffer
+		err := run(context.Background(), append([]string{"tokend"}, tt.args...), mapEnv(nil), time.Now, strings.NewReader(""), &stdout, &stderr)
+		if err != errUsage || stderr.String() != tt.want || stdout.String() != "" {
+			t.Errorf("%q: err %v, stdout %q, stderr:\n%q\nwant:\n%q", tt.args, err, stdout.String(), stderr.String(), tt.want)
+		}
+	}
+}
