@@ -193,9 +193,9 @@ func TestServeWarns(t *testing.T) {
 	writeFile(t, envFile, "CORS_ALLOWED_ORIGIN=https://app.example.com\n")
 	addr := freeAddr(t)
 	var stdout, stderr syncBuffer
-	startRun(t, []string{"serve", "--dev", "--env-file", envFile},
+	errc := startRun(t, []string{"serve", "--dev", "--env-file", envFile},
 		map[string]string{"LISTEN_ADDR": addr, "CORS_ALLOWED_ORIGINS": "https://app.example.com,http://localhost:5173"}, &stdout, &stderr)
-	waitReady(t, "http://"+addr, nil)
+	waitReady(t, "http://"+addr, errc)
 	logs := stderr.String()
 	for _, want := range []string{
 		`level=WARN msg="CORS_ALLOWED_ORIGIN in ` + envFile + ` is not a tokend setting and is ignored; did you mean CORS_ALLOWED_ORIGINS?"`,
