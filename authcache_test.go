@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"testing"
 	"time"
@@ -195,6 +197,31 @@ func TestUnknownUserCostsABcrypt(t *testing.T) {
 	}
 	if cost, _ := bcrypt.Cost(*s.bcrypt.dummy.Load()); cost != bcrypt.MinCost+1 {
 		t.Errorf("dummy cost %d after the reload, want %d", cost, bcrypt.MinCost+1)
+	}
+}
+
+// TestDummyHash: the dummy hash is a well-formed bcrypt hash of the asked
+// cost that no password matches, so checking against it runs a full bcrypt
+// (a malformed one would fail at once: a timing tell), and two are never
+// alike.
+func TestDummyHash(t *testing.T) {
+	for _, cost := range []int{bcrypt.MinCost, 10, maxBcryptCost} {
+		h := dummyHash(cost)
+		if got, err := bcrypt.Cost(h); err != nil || got != cost {
+			t.Errorf("cost %d: bcrypt.Cost = %d, %v", cost, got, err)
+		}
+		if err := checkHash(string(h)); err != nil {
+			t.Errorf("cost %d: %q refused: %v", cost, h, err)
+		}
+		if bytes.Equal(h, dummyHash(cost)) {
+			t.Errorf("cost %d: two dummy hashes are alike", cost)
+		}
+	}
+	h := dummyHash(bcrypt.MinCost)
+	for _, pw := range []string{"", "password", rand.Text()} {
+		if err := bcrypt.CompareHashAndPassword(h, []byte(pw)); err != bcrypt.ErrMismatchedHashAndPassword {
+			t.Errorf("compare %q: %v, want a mismatch after a full bcrypt", pw, err)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -20,6 +21,14 @@ const maxPasswordBytes = 72
 
 // userCost is the bcrypt cost `tokend user add` hashes with.
 const userCost = 12
+
+// maxBcryptCost is the highest bcrypt cost a users file may hold. Each step
+// doubles the work: cost 12 takes about 0.2 s on one core, so 17 takes about
+// 6 s, the most that still answers within the server's 10 s write timeout,
+// and 18 would not. It is also htpasswd's own limit (`htpasswd -B -C`
+// accepts 4 to 17). Higher costs are refused, not clamped: cost 31 would
+// take days per login.
+const maxBcryptCost = 17
 
 // Users is an immutable set of users read from an htpasswd file whose
 // hashes are all bcrypt, as `htpasswd -B` writes it.
@@ -80,8 +89,13 @@ func checkHash(hash string) error {
 	kind := ""
 	switch {
 	case strings.HasPrefix(hash, "$2y$"), strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"):
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil || len(hash) != 60 {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil || len(hash) != 60 {
 			return errors.New("malformed bcrypt hash")
+		}
+		if cost > maxBcryptCost {
+			return fmt.Errorf("bcrypt cost %d is above tokend's maximum of %d (each step doubles the time of every login: cost %d would take %s); rehash it with `tokend user add`, which uses cost %d",
+				cost, maxBcryptCost, cost, costTime(cost), userCost)
 		}
 		return nil
 	case strings.HasPrefix(hash, "$apr1$"):
@@ -98,6 +112,27 @@ func checkHash(hash string) error {
 		kind = "plain text or unknown"
 	}
 	return fmt.Errorf("unsupported hash type %s; only bcrypt is accepted: recreate it with `tokend user add` or `htpasswd -B`", kind)
+}
+
+// costTime is roughly how long one bcrypt check at cost takes on one
+// core (about 0.2 s at cost 12), for messages.
+func costTime(cost int) string {
+	d := 200 * time.Millisecond
+	for c := 12; c < cost; c++ {
+		d *= 2
+	}
+	for c := 12; c > cost; c-- {
+		d /= 2
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("about %d days", d/(24*time.Hour))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("about %d hours", d/time.Hour)
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("about %d minutes", d/time.Minute)
+	}
+	return "about " + d.Round(100*time.Millisecond).String()
 }
 
 // loadUsers reads the users file at path.

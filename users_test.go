@@ -168,6 +168,23 @@ func TestParseUsers(t *testing.T) {
 			wantErr: file + `:2: user "alice": malformed bcrypt hash`,
 		},
 		{
+			name: "bcrypt cost 17, the highest accepted",
+			in:   "alice:$2y$17$" + ha[7:] + "\n",
+			want: map[string]string{"alice": "$2y$17$" + ha[7:]},
+		},
+		{
+			name: "bcrypt cost 18 refused",
+			in:   "alice:$2y$18$" + ha[7:] + "\n",
+			wantErr: file + `:1: user "alice": bcrypt cost 18 is above tokend's maximum of 17 (each step doubles the time of every login: cost 18 would take about 12.8s); ` +
+				"rehash it with `tokend user add`, which uses cost 12",
+		},
+		{
+			name: "bcrypt cost 31 refused",
+			in:   "alice:$2b$31$" + ha[7:] + "\n",
+			wantErr: file + `:1: user "alice": bcrypt cost 31 is above tokend's maximum of 17 (each step doubles the time of every login: cost 31 would take about 29 hours); ` +
+				"rehash it with `tokend user add`, which uses cost 12",
+		},
+		{
 			name:    "bcrypt cost not a number",
 			in:      "alice:$2y$xx$" + ha[7:] + "\n",
 			wantErr: file + `:1: user "alice": malformed bcrypt hash`,
