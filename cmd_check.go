@@ -33,5 +33,8 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "  grants:     %s enabled; %s by default\n", cfg.EnabledGrants, cfg.DefaultGrants)
 	fmt.Fprintf(stdout, "  token ttl:  %ds by default, at most %ds\n", cfg.TTL/time.Second, cfg.MaxTTL/time.Second)
 	fmt.Fprintf(stdout, "  listen:     %s\n", cfg.ListenAddr)
+	for _, w := range costWarnings(users, cfg.UsersFile) {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	return nil
 }

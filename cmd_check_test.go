@@ -41,6 +41,7 @@ func TestCheckCommand(t *testing.T) {
   grants:     video,voice,sync enabled; video,voice,sync by default
   token ttl:  3600s by default, at most 86400s
   listen:     :8080
+warning: ` + users + `: the highest bcrypt cost is 4 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with ` + "`tokend user add NAME` (cost 12) or `htpasswd -B -C 12`" + `
 `},
 		{"settings from an env file too", envFile, `configuration ok (settings from ` + envFile + ` and the environment)
   account:    ACdeadbeefdeadbeefdeadbeefdeadbeef, API key SKfeedfacefeedfacefeedfacefeedface
@@ -48,6 +49,7 @@ func TestCheckCommand(t *testing.T) {
   grants:     video,voice,sync enabled; video,voice,sync by default
   token ttl:  600s by default, at most 86400s
   listen:     127.0.0.1:9000
+warning: ` + users + `: the highest bcrypt cost is 4 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with ` + "`tokend user add NAME` (cost 12) or `htpasswd -B -C 12`" + `
 `},
 	}
 	for _, tt := range tests {

@@ -191,7 +191,7 @@ func TestReadyz(t *testing.T) {
 		wantBody   string
 	}{
 		{"users loaded", h, nil, 200, "text/plain; charset=utf-8", "ready\n"},
-		{"users file emptied", h, &Users{hashes: map[string][]byte{}}, 503, "application/problem+json", unready + "\n"},
+		{"users file emptied", h, newUsers(map[string][]byte{}), 503, "application/problem+json", unready + "\n"},
 		{"no user store", server(nil), nil, 503, "application/problem+json", unready + "\n"},
 	}
 	for _, tt := range tests {

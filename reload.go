@@ -106,6 +106,9 @@ func (r *usersReloader) reload(reason string) error {
 	if err == nil {
 		added, changed := diffUsers(old, users)
 		if err = r.auth.swapUsers(users, changed); err == nil {
+			for _, w := range costWarnings(users, r.path) {
+				r.log.Warn(w)
+			}
 			r.log.Info("users reloaded", "reason", reason, "file", r.path, "users", users.Len(), "added", added, "changed_or_removed", len(changed))
 			return nil
 		}

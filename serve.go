@@ -57,6 +57,11 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if corsAllowsAll(cfg.CORSOrigins) {
 		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
 	}
+	if !opt.dev {
+		for _, w := range costWarnings(users, cfg.UsersFile) {
+			log.Warn(w)
+		}
+	}
 	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
 	if err != nil {
 		return err

@@ -34,7 +34,26 @@ const maxBcryptCost = 17
 // hashes are all bcrypt, as `htpasswd -B` writes it.
 type Users struct {
 	hashes map[string][]byte
+	target int // TargetCost
 }
+
+// newUsers returns the users with these hashes, which must be bcrypt.
+func newUsers(hashes map[string][]byte) *Users {
+	u := &Users{hashes: hashes, target: userCost}
+	if len(hashes) > 0 {
+		u.target = bcrypt.MinCost
+		for _, h := range hashes {
+			if c, err := bcrypt.Cost(h); err == nil && c > u.target {
+				u.target = min(c, maxBcryptCost)
+			}
+		}
+	}
+	return u
+}
+
+// TargetCost is the cost every login is checked at: the highest among the
+// hashes, or userCost when there are none.
+func (u *Users) TargetCost() int { return u.target }
 
 // Hash returns the bcrypt hash of user name.
 func (u *Users) Hash(name string) ([]byte, bool) {
@@ -59,7 +78,7 @@ func (u *Users) Len() int { return len(u.hashes) }
 // are skipped. Any hash other than bcrypt is refused with the line number,
 // so a file written by `htpasswd` without -B cannot slip through.
 func parseUsers(r io.Reader, file string) (*Users, error) {
-	u := &Users{hashes: map[string][]byte{}}
+	hashes := map[string][]byte{}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
@@ -70,18 +89,18 @@ func parseUsers(r io.Reader, file string) (*Users, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("%s:%d: not a user line: expected NAME:BCRYPT-HASH", file, n)
 		}
-		if _, dup := u.hashes[name]; dup {
+		if _, dup := hashes[name]; dup {
 			return nil, fmt.Errorf("%s:%d: user %q appears twice", file, n, name)
 		}
 		if err := checkHash(hash); err != nil {
 			return nil, fmt.Errorf("%s:%d: user %q: %v", file, n, name, err)
 		}
-		u.hashes[name] = []byte(hash)
+		hashes[name] = []byte(hash)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	return u, nil
+	return newUsers(hashes), nil
 }
 
 // checkHash accepts only well-formed bcrypt hashes and names what it refuses.
@@ -133,6 +152,32 @@ func costTime(cost int) string {
 		return fmt.Sprintf("about %d minutes", d/time.Minute)
 	}
 	return "about " + d.Round(100*time.Millisecond).String()
+}
+
+// costWarnings says what is weak or wasteful in the users' bcrypt costs,
+// for start-up, reloads and `tokend check`; nil when nothing is.
+func costWarnings(u *Users, file string) []string {
+	var warnings []string
+	var cheap []string
+	for _, name := range u.Names() {
+		if c, err := bcrypt.Cost(u.hashes[name]); err == nil && c < u.target {
+			cheap = append(cheap, fmt.Sprintf("%s (%d)", name, c))
+		}
+	}
+	if len(cheap) > 0 {
+		list := strings.Join(cheap[:min(len(cheap), 5)], ", ")
+		if len(cheap) > 5 {
+			list += fmt.Sprintf(" and %d more", len(cheap)-5)
+		}
+		warnings = append(warnings, fmt.Sprintf("%s: %d of %d users have a bcrypt cost below the file's highest, %d: %s; "+
+			"their logins are padded to cost %d so that timing does not tell users apart, which spends that CPU without the strength: "+
+			"rehash them with `tokend user add NAME`", file, len(cheap), u.Len(), u.target, list, u.target))
+	}
+	if u.Len() > 0 && u.target < 10 {
+		warnings = append(warnings, fmt.Sprintf("%s: the highest bcrypt cost is %d (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: "+
+			"rehash with `tokend user add NAME` (cost %d) or `htpasswd -B -C %d`", file, u.target, userCost, userCost))
+	}
+	return warnings
 }
 
 // loadUsers reads the users file at path.

@@ -680,14 +680,13 @@ func TestBcryptAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	bobY := append([]byte("$2y$"), bob[4:]...) // as htpasswd -B writes it
-	store := newUserStore(&Users{hashes: map[string][]byte{"alice": alice, "bob": bobY}})
+	store := newUserStore(newUsers(map[string][]byte{"alice": alice, "bob": bobY}))
 	auth, err := newBcryptAuth(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An unknown user costs as much as a known one.
-	if cost, err := bcrypt.Cost(*auth.dummy.Load()); err != nil || cost != bcrypt.MinCost+1 {
-		t.Errorf("dummy cost = %d, %v; want the users' highest, %d", cost, err, bcrypt.MinCost+1)
+	if got := store.Load().TargetCost(); got != bcrypt.MinCost+1 {
+		t.Errorf("target cost = %d; want the users' highest, %d", got, bcrypt.MinCost+1)
 	}
 
 	tests := []struct {
@@ -714,7 +713,7 @@ func TestBcryptAuth(t *testing.T) {
 	check(t)
 
 	// A reload swaps the whole set: carol is in, alice and bob are out.
-	store.Store(&Users{hashes: map[string][]byte{"carol": usersTestHash(t, "carol-pw")}})
+	store.Store(newUsers(map[string][]byte{"carol": usersTestHash(t, "carol-pw")}))
 	tests = []struct {
 		user, password string
 		want           error
@@ -724,6 +723,103 @@ func TestBcryptAuth(t *testing.T) {
 		{"bob", "bob-pw", errBadCredentials},
 	}
 	check(t)
+}
+
+// TestBcryptAuthUniformCost: whatever mix of costs the file holds, an
+// unknown user, a wrong password and a right one each spend the bcrypt
+// work of one check at the file's highest cost (2^cost rounds), so timing
+// tells none of them apart.
+func TestBcryptAuthUniformCost(t *testing.T) {
+	hashAt := func(password string, cost int) []byte {
+		h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	store := newUserStore(newUsers(map[string][]byte{
+		"low":  hashAt("low-pw", 4), // as htpasswd -B -C 4 writes
+		"mid":  hashAt("mid-pw", 5),
+		"high": hashAt("high-pw", 7),
+	}))
+	auth, err := newBcryptAuth(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var costs []int
+	auth.compare = func(hash []byte, password string) bool {
+		c, err := bcrypt.Cost(hash)
+		if err != nil {
+			t.Fatalf("compared against a malformed hash: %v", err)
+		}
+		costs = append(costs, c)
+		return checkPassword(hash, password)
+	}
+	tests := []struct {
+		user, password string
+		want           error
+		wantCosts      []int
+	}{
+		{"nobody", "pw", errBadCredentials, []int{7}},
+		{"high", "wrong", errBadCredentials, []int{7}},
+		{"high", "high-pw", nil, []int{7}},
+		{"mid", "wrong", errBadCredentials, []int{5, 5, 6}},
+		{"mid", "mid-pw", nil, []int{5, 5, 6}},
+		{"low", "wrong", errBadCredentials, []int{4, 4, 5, 6}},
+		{"low", "low-pw", nil, []int{4, 4, 5, 6}},
+	}
+	for _, tt := range tests {
+		costs = nil
+		if err := auth.Authenticate(context.Background(), tt.user, tt.password); err != tt.want {
+			t.Errorf("%s/%s: %v, want %v", tt.user, tt.password, err, tt.want)
+		}
+		if !slices.Equal(costs, tt.wantCosts) {
+			t.Errorf("%s/%s: checked at costs %v, want %v", tt.user, tt.password, costs, tt.wantCosts)
+		}
+		rounds := 0
+		for _, c := range costs {
+			rounds += 1 << c
+		}
+		if rounds != 1<<7 {
+			t.Errorf("%s/%s: %d bcrypt rounds, want %d as for everyone", tt.user, tt.password, rounds, 1<<7)
+		}
+	}
+}
+
+// TestCostWarnings: start-up, reloads and `tokend check` name the users
+// whose cost is below the file's highest, and a file whose highest is low.
+func TestCostWarnings(t *testing.T) {
+	at := func(cost int) []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("pw"), cost)
+		return h
+	}
+	tests := []struct {
+		name  string
+		users map[string][]byte
+		want  []string
+	}{
+		{"none", map[string][]byte{}, nil},
+		{"all at 10", map[string][]byte{"a": at(10), "b": at(10)}, nil},
+		{"mixed", map[string][]byte{"a": at(10), "bob": at(5), "carol": at(4)}, []string{
+			"f: 2 of 3 users have a bcrypt cost below the file's highest, 10: bob (5), carol (4); their logins are padded to cost 10 so that timing does not tell users apart, " +
+				"which spends that CPU without the strength: rehash them with `tokend user add NAME`",
+		}},
+		{"low", map[string][]byte{"a": at(5)}, []string{
+			"f: the highest bcrypt cost is 5 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with `tokend user add NAME` (cost 12) or `htpasswd -B -C 12`",
+		}},
+		{"many", map[string][]byte{"a": at(6), "b": at(4), "c": at(4), "d": at(4), "e": at(4), "f": at(4), "g": at(4), "h": at(4)}, []string{
+			"f: 7 of 8 users have a bcrypt cost below the file's highest, 6: b (4), c (4), d (4), e (4), f (4) and 2 more; their logins are padded to cost 6 so that timing does not tell users apart, " +
+				"which spends that CPU without the strength: rehash them with `tokend user add NAME`",
+			"f: the highest bcrypt cost is 6 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with `tokend user add NAME` (cost 12) or `htpasswd -B -C 12`",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := costWarnings(newUsers(tt.users), "f"); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
 }
 
 // writeTestFile writes content to dir/name, readable by its owner only, and
