@@ -56,10 +56,23 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 		return nil
 	case "del":
 		name := fs.Arg(0)
-		if err := editUsersFile(path, deleteUser(name)); err != nil {
+		var left int
+		err := editUsersFile(path, func(lines []string) ([]string, error) {
+			lines, err := deleteUser(name)(lines)
+			for _, l := range lines {
+				if lineUser(l) != "" {
+					left++
+				}
+			}
+			return lines, err
+		})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %q removed from %s\n", name, path)
+		if left == 0 {
+			fmt.Fprintf(stdout, "no users are left: a running tokend now refuses every login and /readyz answers 503; it will not start again until a user is added with `tokend user add NAME`\n")
+		}
 		return nil
 	case "list":
 		users, err := loadUsers(path)

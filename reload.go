@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -13,9 +12,12 @@ import (
 // usersReloader keeps the users current while tokend serves: it reads the
 // users file again on SIGHUP and when the file changes on disk, and swaps
 // the new set in at once, so a request in flight finishes with the set it
-// started with. A file that does not load (a bad line, an unsupported hash,
-// no users) changes nothing: the last good set keeps serving and the log
-// names the line at fault.
+// started with. A file with no users is the operator's word that nobody
+// may log in (`tokend user del` of the last user writes one): it is
+// applied, every login fails and /readyz answers 503. A file that cannot
+// be read or parsed (a bad line, an unsupported hash, permissions, the
+// file gone) says nothing about intent: it changes nothing, the last good
+// set keeps serving, and the log names the fault.
 //
 // Changes are found by polling the file's metadata rather than with
 // inotify: a stat every few seconds costs nothing, needs no dependency, and
@@ -100,9 +102,6 @@ func (r *usersReloader) reload(reason string) error {
 	}
 	old := r.auth.store.Load()
 	users, err := loadUsers(r.path)
-	if err == nil && users.Len() == 0 {
-		err = fmt.Errorf("%s has no users", r.path)
-	}
 	if err == nil {
 		added, changed := diffUsers(old, users)
 		if err = r.auth.swapUsers(users, changed); err == nil {
@@ -110,6 +109,9 @@ func (r *usersReloader) reload(reason string) error {
 				r.log.Warn(w)
 			}
 			r.log.Info("users reloaded", "reason", reason, "file", r.path, "users", users.Len(), "added", added, "changed_or_removed", len(changed))
+			if users.Len() == 0 {
+				r.log.Warn("the users file has no users: every login is refused and /readyz answers 503 until one is added with `tokend user add NAME`", "file", r.path)
+			}
 			return nil
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -84,7 +85,6 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 		{"unsupported hash", func(t *testing.T) string { return good(t) + "bob:$apr1$abc$def\n" },
 			`%s:3: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add`" + ` or ` + "`htpasswd -B`"},
 		{"user twice", func(t *testing.T) string { return good(t) + good(t)[len("# team\n"):] }, `%s:3: user "alice" appears twice`},
-		{"no users", func(*testing.T) string { return "# everyone left\n" }, "%s has no users"},
 		{"file gone", nil, "users file: open %s: no such file or directory"},
 	}
 	for _, tt := range tests {
@@ -113,6 +113,29 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 				t.Errorf("log lacks the fault: %s", logs.String())
 			}
 		})
+	}
+}
+
+// TestReloadEmptyFileMeansNoLogins: a file with no users is applied, as
+// the operator means it: nobody can log in, not even from the cache.
+func TestReloadEmptyFileMeansNoLogins(t *testing.T) {
+	for _, content := range []string{"", "# everyone left\n", "\n\n"} {
+		path := filepath.Join(t.TempDir(), "users")
+		os.WriteFile(path, []byte(usersFileLines(t, "alice", "correct horse")), 0o600)
+		var logs syncBuffer
+		r := newTestReloader(t, path, &logs)
+		checkLogin(t, r.auth, "alice", "correct horse", nil) // now cached
+		os.WriteFile(path, []byte(content), 0o600)
+		if err := r.reload("file changed"); err != nil {
+			t.Fatalf("%q: %v", content, err)
+		}
+		if n := r.auth.store.Load().Len(); n != 0 {
+			t.Errorf("%q: %d users loaded, want 0", content, n)
+		}
+		checkLogin(t, r.auth, "alice", "correct horse", errBadCredentials)
+		if want := `level=WARN msg="the users file has no users: every login is refused and /readyz answers 503 until one is added with ` + "`tokend user add NAME`" + `" file=` + path + "\n"; !strings.HasSuffix(logs.String(), want) {
+			t.Errorf("%q: log: %s\nwant …%s", content, logs.String(), want)
+		}
 	}
 }
 
@@ -214,6 +237,35 @@ func TestRunReloadsChangedFile(t *testing.T) {
 	waitFor(t, "alice is gone", func() bool { return loginStatus(t, base, "alice", "correct horse") == http.StatusUnauthorized })
 	if !strings.Contains(logs.String(), `msg="users reloaded" reason="file changed"`) {
 		t.Errorf("log: %s", logs.String())
+	}
+}
+
+// TestRunDeleteLastUser: `tokend user del` of the last user is applied by
+// a running tokend: the user gets 401 and /readyz answers 503.
+func TestRunDeleteLastUser(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	base, _ := startReloadServer(t, users, map[string]string{"USERS_RELOAD_INTERVAL": "100ms"})
+	if s := loginStatus(t, base, "alice", "correct horse"); s != http.StatusOK {
+		t.Fatalf("alice: %d", s)
+	}
+	env := mapEnv(map[string]string{"USERS_FILE": users})
+	var out, errs syncBuffer
+	if err := run(context.Background(), []string{"tokend", "user", "del", "--env-file", filepath.Join(t.TempDir(), ".env"), "alice"}, env, time.Now, strings.NewReader(""), &out, &errs); err != nil {
+		t.Fatal(err, errs.String())
+	}
+	if want := "user \"alice\" removed from " + users + "\nno users are left: a running tokend now refuses every login and /readyz answers 503; " +
+		"it will not start again until a user is added with `tokend user add NAME`\n"; out.String() != want {
+		t.Errorf("stdout: %q\nwant    %q", out.String(), want)
+	}
+	waitFor(t, "alice is refused", func() bool { return loginStatus(t, base, "alice", "correct horse") == http.StatusUnauthorized })
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := `{"type":"urn:tokend:problem:unavailable","title":"Service unavailable","status":503,"detail":"no users are loaded, so no login can succeed; add one with ` + "`tokend user add NAME`" + `"}`; resp.StatusCode != http.StatusServiceUnavailable || strings.TrimSpace(string(body)) != want {
+		t.Errorf("/readyz: %d %s\nwant 503 %s", resp.StatusCode, body, want)
 	}
 }
 
