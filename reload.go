@@ -23,17 +23,27 @@ import (
 // inotify: a stat every few seconds costs nothing, needs no dependency, and
 // works where inotify does not (network filesystems, bind mounts from
 // another kernel, a ConfigMap whose symlink is swapped under it).
+//
+// A change is loaded once two polls in a row have seen the file alike, so
+// an editor or script rewriting it in place is not read half-way; and a
+// read during which the file changed is thrown away (see readUsersFile).
+// A load that fails is tried again at every poll, each failure logged at
+// ERROR, until it succeeds: fixing a file's permissions changes nothing
+// the poll compares, and a fault must not go quiet while old users serve.
 type usersReloader struct {
-	path string
-	auth *authStack
-	log  *slog.Logger
-	last os.FileInfo // the file as last seen; nil when it could not be read
+	path   string
+	auth   *authStack
+	log    *slog.Logger
+	loaded os.FileInfo // the file as it was when last loaded well
+	seen   os.FileInfo // the file as the last poll saw it; nil when unreadable
+	failed bool        // the last load failed
 }
 
 func newUsersReloader(log *slog.Logger, path string, auth *authStack) *usersReloader {
 	r := &usersReloader{path: path, auth: auth, log: log}
 	if path != "" {
-		r.last, _ = os.Stat(path)
+		r.loaded, _ = os.Stat(path)
+		r.seen = r.loaded
 	}
 	return r
 }
@@ -67,28 +77,37 @@ func (r *usersReloader) watch(ctx context.Context, hup <-chan os.Signal, every t
 		case <-hup:
 			r.reload("SIGHUP")
 		case <-tick:
-			if r.changed() {
-				r.reload("file changed")
-			}
+			r.poll()
 		}
 	}
 }
 
-// changed reports whether the file is not the one last seen: another file
-// renamed into place (as `tokend user add` and most editors do), or the
-// same file with another size or modification time.
-func (r *usersReloader) changed() bool {
+// poll looks at the file and loads it when it is due: it changed since
+// the last good load and looks as it did at the previous poll, or the
+// last load failed.
+func (r *usersReloader) poll() {
 	fi, err := os.Stat(r.path)
 	if err != nil {
-		if r.last != nil {
-			r.log.Error("users file unreadable; keeping the users loaded", "file", r.path, "users", r.auth.store.Load().Len(), "err", err)
-		}
-		r.last = nil
-		return false
+		r.seen = nil
+		r.log.Error("users file unreadable; keeping the last good users", "file", r.path, "users", r.auth.store.Load().Len(), "err", err)
+		return
 	}
-	same := r.last != nil && os.SameFile(fi, r.last) && fi.Size() == r.last.Size() && fi.ModTime().Equal(r.last.ModTime())
-	r.last = fi
-	return !same
+	settled := sameFileState(fi, r.seen)
+	r.seen = fi
+	switch {
+	case r.failed && settled:
+		r.reload("retrying a failed load")
+	case sameFileState(fi, r.loaded):
+	case settled:
+		r.reload("file changed")
+	}
+}
+
+// sameFileState reports whether a and b are the same file with the same
+// size and modification time: another file renamed into place (as
+// `tokend user add` and most editors do), or an edit in place, is not.
+func sameFileState(a, b os.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // reload reads the users file and, if it loads, swaps it in.
@@ -97,14 +116,12 @@ func (r *usersReloader) reload(reason string) error {
 		r.log.Info("no users file to reload in development mode", "reason", reason)
 		return nil
 	}
-	if fi, err := os.Stat(r.path); err == nil {
-		r.last = fi
-	}
 	old := r.auth.store.Load()
-	users, err := loadUsers(r.path)
+	users, fi, err := loadUsersFile(r.path)
 	if err == nil {
 		added, changed := diffUsers(old, users)
 		if err = r.auth.swapUsers(users, changed); err == nil {
+			r.loaded, r.failed = fi, false
 			for _, w := range costWarnings(users, r.path) {
 				r.log.Warn(w)
 			}
@@ -115,6 +132,7 @@ func (r *usersReloader) reload(reason string) error {
 			return nil
 		}
 	}
+	r.failed = true
 	// The error names the file and line (parseUsers), never a hash.
 	r.log.Error("users file not reloaded; keeping the last good users", "reason", reason, "users", old.Len(), "err", err)
 	return errors.Join(errors.New("users file not reloaded"), err)

@@ -139,28 +139,46 @@ func TestReloadEmptyFileMeansNoLogins(t *testing.T) {
 	}
 }
 
-// TestReloaderNoticesChanges: the poll sees a file renamed into place and
-// an edit in place, and nothing else.
-func TestReloaderNoticesChanges(t *testing.T) {
+// TestReloaderPolls: the poll loads a file renamed into place and an edit
+// in place once two polls have seen it alike, never loads an unchanged
+// file again, says at every poll that the file is unreadable or bad, and
+// retries a failed load even when the fix changes nothing a stat shows.
+func TestReloaderPolls(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "users")
 	os.WriteFile(path, []byte(usersFileLines(t, "alice", "pw")), 0o600)
 	var logs syncBuffer
 	r := newTestReloader(t, path, &logs)
-	if r.changed() {
-		t.Error("changed with nothing done")
+	count := func(s string) int { return strings.Count(logs.String(), s) }
+	step := func(what string, polls int, wantReloads, wantUnreadable, wantFailed, wantUsers int) {
+		t.Helper()
+		for range polls {
+			r.poll()
+		}
+		if got := count(`msg="users reloaded"`); got != wantReloads {
+			t.Errorf("%s: %d reloads, want %d", what, got, wantReloads)
+		}
+		if got := count(`level=ERROR msg="users file unreadable; keeping the last good users"`); got != wantUnreadable {
+			t.Errorf("%s: %d unreadable errors, want %d", what, got, wantUnreadable)
+		}
+		if got := count(`level=ERROR msg="users file not reloaded; keeping the last good users"`); got != wantFailed {
+			t.Errorf("%s: %d failed loads, want %d", what, got, wantFailed)
+		}
+		if got := r.auth.store.Load().Len(); got != wantUsers {
+			t.Errorf("%s: %d users, want %d", what, got, wantUsers)
+		}
 	}
+	step("nothing done", 3, 0, 0, 0, 1)
+
 	// `tokend user add`: a new file renamed over the old one.
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err := editUsersFile(path, setUser("bob", hash)); err != nil {
 		t.Fatal(err)
 	}
-	if !r.changed() {
-		t.Error("a file renamed into place went unseen")
-	}
-	if r.changed() {
-		t.Error("changed twice for one change")
-	}
+	step("first poll after a rename", 1, 0, 0, 0, 1)
+	step("second poll after a rename", 1, 1, 0, 0, 2)
+	step("unchanged since", 3, 1, 0, 0, 2)
+
 	// An edit in place that keeps the size: only the time tells.
 	fi, _ := os.Stat(path)
 	data, _ := os.ReadFile(path)
@@ -168,21 +186,28 @@ func TestReloaderNoticesChanges(t *testing.T) {
 	f.Write(append([]byte("# TEAM"), data[len("# team"):]...))
 	f.Close()
 	os.Chtimes(path, fi.ModTime(), fi.ModTime().Add(time.Second))
-	if !r.changed() {
-		t.Error("an edit in place went unseen")
-	}
+	step("an edit in place", 2, 2, 0, 0, 2)
+
 	os.Remove(path)
-	// Looked at twice: neither look may report the missing file as a change.
-	if first, second := r.changed(), r.changed(); first || second {
-		t.Error("a missing file counts as a change")
-	}
-	if n := strings.Count(logs.String(), "users file unreadable"); n != 1 {
-		t.Errorf("the missing file was logged %d times, want once: %s", n, logs.String())
-	}
+	step("file gone", 3, 2, 3, 0, 2)
 	os.WriteFile(path, data, 0o600)
-	if !r.changed() {
-		t.Error("the file coming back went unseen")
+	step("file back", 2, 3, 3, 0, 2)
+
+	// A bad line: refused at every poll until fixed.
+	bad := append(append([]byte{}, data...), "carol\n"...)
+	os.WriteFile(path, bad, 0o600)
+	step("bad line", 4, 3, 3, 3, 2)
+	// Fixed without changing size or time (as a chmod would be): the
+	// retry still picks it up.
+	badInfo, _ := os.Stat(path)
+	fixed := append(append([]byte{}, data...), "#arol\n"...)
+	os.WriteFile(path, fixed, 0o600)
+	os.Chtimes(path, badInfo.ModTime(), badInfo.ModTime())
+	step("fixed", 1, 4, 3, 3, 2)
+	if !strings.Contains(logs.String(), `msg="users reloaded" reason="retrying a failed load"`) {
+		t.Errorf("log: %s", logs.String())
 	}
+	step("unchanged since", 3, 4, 3, 3, 2)
 }
 
 // startReloadServer runs tokend on a users file with alice, and returns
@@ -233,10 +258,13 @@ func TestRunReloadsChangedFile(t *testing.T) {
 	if err := run(context.Background(), []string{"tokend", "user", "del", "--env-file", noEnv, "alice"}, env, time.Now, strings.NewReader(""), &out, &errs); err != nil {
 		t.Fatal(err, errs.String())
 	}
-	waitFor(t, "bob can log in", func() bool { return loginStatus(t, base, "bob", "battery staple") == http.StatusOK })
-	waitFor(t, "alice is gone", func() bool { return loginStatus(t, base, "alice", "correct horse") == http.StatusUnauthorized })
-	if !strings.Contains(logs.String(), `msg="users reloaded" reason="file changed"`) {
-		t.Errorf("log: %s", logs.String())
+	// Logins wait for the reload: failed tries would trip the login limits.
+	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), `msg="users reloaded" reason="file changed" file=`+users+` users=1`) })
+	if s := loginStatus(t, base, "bob", "battery staple"); s != http.StatusOK {
+		t.Errorf("bob: %d, want 200", s)
+	}
+	if s := loginStatus(t, base, "alice", "correct horse"); s != http.StatusUnauthorized {
+		t.Errorf("alice: %d, want 401", s)
 	}
 }
 

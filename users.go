@@ -182,12 +182,63 @@ func costWarnings(u *Users, file string) []string {
 
 // loadUsers reads the users file at path.
 func loadUsers(path string) (*Users, error) {
+	u, _, err := loadUsersFile(path)
+	return u, err
+}
+
+// loadUsersFile reads and parses the users file at path, and returns the
+// file's state as read, for the reloader to compare.
+func loadUsersFile(path string) (*Users, os.FileInfo, error) {
+	data, fi, err := readUsersFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := parseUsers(bytes.NewReader(data), path)
+	return u, fi, err
+}
+
+// errUsersFileChanging is readUsersFile's answer for a file that kept
+// changing while it was read.
+var errUsersFileChanging = errors.New("the file kept changing while it was read; it is read again once it is still")
+
+// readUsersFile reads the file at path whole, and makes sure it did not
+// change while it was read: an editor or script rewriting it in place
+// could otherwise hand tokend half a file, which might parse, with users
+// missing. A read that saw a change is tried again, a few times.
+func readUsersFile(path string) ([]byte, os.FileInfo, error) {
+	for range 3 {
+		data, fi, err := readFileOnce(path)
+		if !errors.Is(err, errUsersFileChanging) {
+			return data, fi, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, nil, fmt.Errorf("users file %s: %w", path, errUsersFileChanging)
+}
+
+func readFileOnce(path string) ([]byte, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("users file: %w", err)
+		return nil, nil, fmt.Errorf("users file: %w", err)
 	}
 	defer f.Close()
-	return parseUsers(f, path)
+	before, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("users file: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("users file: %w", err)
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("users file: %w", err)
+	}
+	now, err := os.Stat(path) // another file renamed over it meanwhile?
+	if err != nil || !sameFileState(before, after) || !sameFileState(before, now) || (after.Mode().IsRegular() && int64(len(data)) != after.Size()) {
+		return nil, nil, errUsersFileChanging
+	}
+	return data, after, nil
 }
 
 // checkPassword reports whether password matches the bcrypt hash.
