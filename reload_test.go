@@ -259,7 +259,9 @@ func TestRunReloadsChangedFile(t *testing.T) {
 		t.Fatal(err, errs.String())
 	}
 	// Logins wait for the reload: failed tries would trip the login limits.
-	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), `msg="users reloaded" reason="file changed" file=`+users+` users=1`) })
+	waitFor(t, "the reload", func() bool {
+		return strings.Contains(logs.String(), `msg="users reloaded" reason="file changed" file=`+users+` users=1`)
+	})
 	if s := loginStatus(t, base, "bob", "battery staple"); s != http.StatusOK {
 		t.Errorf("bob: %d, want 200", s)
 	}
