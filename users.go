@@ -264,19 +264,25 @@ func checkUserName(name string) string {
 }
 
 // editUsersFile rewrites the users file at path with edit applied to its
-// lines, keeping comments and other users' lines as they are. The new file
-// replaces the old one atomically and is readable only by its owner when new.
+// lines, keeping comments and other users' lines as they are. When path is
+// a symlink, the file it points to is rewritten and the link kept. The new
+// content replaces the old file atomically (see replaceFile), with the old
+// file's owner, group and mode; a new file is readable by its owner only.
 func editUsersFile(path string, edit func(lines []string) ([]string, error)) error {
-	data, err := os.ReadFile(path)
-	mode := os.FileMode(0o600)
+	target, err := usersFileTarget(path)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(target)
+	var old os.FileInfo
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		data = nil
 	case err != nil:
 		return fmt.Errorf("users file: %w", err)
 	default:
-		if fi, err := os.Stat(path); err == nil {
-			mode = fi.Mode().Perm()
+		if old, err = os.Stat(target); err != nil {
+			return fmt.Errorf("users file: %w", err)
 		}
 	}
 	var lines []string
@@ -296,23 +302,75 @@ func editUsersFile(path string, edit func(lines []string) ([]string, error)) err
 	if _, err := parseUsers(bytes.NewReader(out.Bytes()), path); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".users-*.tmp")
+	return replaceFile(target, out.Bytes(), old)
+}
+
+// usersFileTarget returns the file path names after following symlinks,
+// even to a file that does not exist yet, so that an edit replaces the
+// file a link points to instead of the link (a ConfigMap, or a file kept
+// in /etc/tokend linked from the service's directory).
+func usersFileTarget(path string) (string, error) {
+	target, err := filepath.EvalSymlinks(path)
+	if err == nil {
+		return target, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("users file: %w", err)
+	}
+	p := path
+	for range 40 { // as many links as Linux follows
+		link, err := os.Readlink(p)
+		if err != nil {
+			return p, nil // not a link: the file to create
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(p), link)
+		}
+		p = link
+	}
+	return "", fmt.Errorf("users file %s: too many levels of symbolic links", path)
+}
+
+// replaceFile puts data in place of the file target atomically: it writes
+// a new file beside it with old's owner, group and mode (old is nil for a
+// new file, which gets 0600), flushes it to disk, renames it over target
+// and flushes the directory. A crash leaves the old file or the new one,
+// never an empty or partial one (without the fsyncs, ext4 and xfs may
+// commit the rename before the data).
+func replaceFile(target string, data []byte, old os.FileInfo) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("users file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out.Bytes()); err != nil {
-		tmp.Close()
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	mode := os.FileMode(0o600)
+	if old != nil {
+		mode = old.Mode().Perm()
+		if err = keepOwner(tmp, old); err != nil {
+			return err
+		}
+	}
+	if err = tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("users file: %w", err)
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("users file: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
+	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("users file: %w", err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("users file: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("users file: %w", err)
+	}
+	return syncDir(filepath.Dir(target))
 }
 
 // lineUser returns the user name of an htpasswd line, or "" for comments

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestEditKeepsFile: `tokend user add/del` through a symlink rewrite the
+// file the link points to, keep the link, and keep the file's owner, group
+// and mode; a new file gets 0600; no temporary file is left behind.
+func TestEditKeepsFile(t *testing.T) {
+	hash := usersTestHash(t, "pw")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string) (path, target string) // path is USERS_FILE
+		mode  os.FileMode
+		owner int // uid and gid to give the file first; -1: leave as made
+	}{
+		{"relative symlink", func(t *testing.T, dir string) (string, string) {
+			os.Mkdir(filepath.Join(dir, "etc"), 0o755)
+			target := writeTestFile(t, filepath.Join(dir, "etc"), "users", usersFileLines(t, "alice", "pw"))
+			link := filepath.Join(dir, "users")
+			if err := os.Symlink("etc/users", link); err != nil {
+				t.Fatal(err)
+			}
+			return link, target
+		}, 0o640, -1},
+		{"chain of symlinks to a new file", func(t *testing.T, dir string) (string, string) {
+			target := filepath.Join(dir, "real")
+			os.Symlink(target, filepath.Join(dir, "middle"))
+			link := filepath.Join(dir, "users")
+			os.Symlink("middle", link)
+			return link, target
+		}, 0o600, -1},
+		{"owned by the service account", func(t *testing.T, dir string) (string, string) {
+			if os.Geteuid() != 0 {
+				t.Skip("not root: cannot give the file another owner to keep")
+			}
+			os.Chmod(dir, 0o755) // so that nobody may read its file
+			target := writeTestFile(t, dir, "users", usersFileLines(t, "alice", "pw"))
+			return target, target
+		}, 0o440, 65534},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, target := tt.setup(t, dir)
+			if _, err := os.Stat(target); err == nil {
+				os.Chmod(target, tt.mode)
+				if tt.owner >= 0 {
+					if err := os.Chown(target, tt.owner, tt.owner); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			before, _ := os.Lstat(path)
+			if err := editUsersFile(path, setUser("bob", hash)); err != nil {
+				t.Fatal(err)
+			}
+			after, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if before != nil && after.Mode().Type() != before.Mode().Type() {
+				t.Errorf("%s changed from %v to %v", path, before.Mode().Type(), after.Mode().Type())
+			}
+			fi, err := os.Stat(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode() != tt.mode {
+				t.Errorf("mode %v, want %v", fi.Mode(), tt.mode)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			wantOwner := uint32(os.Geteuid())
+			if tt.owner >= 0 {
+				wantOwner = uint32(tt.owner)
+			}
+			if st.Uid != wantOwner || st.Gid != wantOwner && tt.owner >= 0 {
+				t.Errorf("owner %d:%d, want %d", st.Uid, st.Gid, wantOwner)
+			}
+			users, err := loadUsers(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := users.Hash("bob"); !ok {
+				t.Errorf("bob not in %s: %q", path, users.Names())
+			}
+			err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if strings.HasSuffix(p, ".tmp") {
+					t.Errorf("temporary file left: %s", p)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
