@@ -264,7 +264,8 @@ func checkUserName(name string) string {
 }
 
 // editUsersFile rewrites the users file at path with edit applied to its
-// lines, keeping comments and other users' lines as they are. When path is
+// lines, keeping comments and other users' lines as they are, under a lock
+// that concurrent edits wait for (see lockUsersFile). When path is
 // a symlink, the file it points to is rewritten and the link kept. The new
 // content replaces the old file atomically (see replaceFile), with the old
 // file's owner, group and mode; a new file is readable by its owner only.
@@ -273,6 +274,11 @@ func editUsersFile(path string, edit func(lines []string) ([]string, error)) err
 	if err != nil {
 		return err
 	}
+	unlock, err := lockUsersFile(target)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	data, err := os.ReadFile(target)
 	var old os.FileInfo
 	switch {

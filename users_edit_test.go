@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestEditKeepsFile: `tokend user add/del` through a symlink rewrite the
@@ -99,5 +103,66 @@ func TestEditKeepsFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestConcurrentEdits: eight `tokend user del` at once, each slow between
+// reading the file and writing it back, all take effect: none writes back
+// a file read before another's change.
+func TestConcurrentEdits(t *testing.T) {
+	dir := t.TempDir()
+	var logins []string
+	for i := range 10 {
+		logins = append(logins, fmt.Sprintf("user%d", i), "pw")
+	}
+	path := writeTestFile(t, dir, "users", usersFileLines(t, logins...))
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			del := deleteUser(fmt.Sprintf("user%d", i))
+			errs[i] = editUsersFile(path, func(lines []string) ([]string, error) {
+				time.Sleep(20 * time.Millisecond) // what a busy disk or a slow NFS does
+				return del(lines)
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("del user%d: %v", i, err)
+		}
+	}
+	users, err := loadUsers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := users.Names(), []string{"user8", "user9"}; !slices.Equal(got, want) {
+		t.Errorf("users left: %q, want %q", got, want)
+	}
+}
+
+// TestEditLockWaits: an edit waits while another holds the lock, and goes
+// ahead once it is released.
+func TestEditLockWaits(t *testing.T) {
+	dir := t.TempDir()
+	path := writeTestFile(t, dir, "users", usersFileLines(t, "alice", "pw"))
+	unlock, err := lockUsersFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- editUsersFile(path, deleteUser("alice")) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the edit ran while the lock was held: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if users, _ := loadUsers(path); users.Len() != 0 {
+		t.Errorf("users left: %q", users.Names())
 	}
 }
