@@ -70,7 +70,7 @@ func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
 }
 
 // bcryptEncoding is bcrypt's own base64 alphabet, without padding.
-var bcryptEncoding = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+var bcryptEncoding = base64.NewEncoding(bcryptAlphabet).WithPadding(base64.NoPadding)
 
 // dummyHash returns a well-formed bcrypt hash of the given cost with a
 // random salt and a random digest. Checking a password against it costs a

@@ -80,7 +80,7 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 			return err
 		}
 		for _, name := range users.Names() {
-			fmt.Fprintln(stdout, name)
+			fmt.Fprintln(stdout, printableName(name))
 		}
 		return nil
 	default:

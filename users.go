@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -21,6 +24,9 @@ const maxPasswordBytes = 72
 
 // userCost is the bcrypt cost `tokend user add` hashes with.
 const userCost = 12
+
+// bcryptAlphabet is the characters of bcrypt's salt and digest.
+const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 // maxBcryptCost is the highest bcrypt cost a users file may hold. Each step
 // doubles the work: cost 12 takes about 0.2 s on one core, so 17 takes about
@@ -82,12 +88,19 @@ func parseUsers(r io.Reader, file string) (*Users, error) {
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
+		if n == 1 && strings.HasPrefix(line, "\uFEFF") {
+			// Else it would become part of the first user's name.
+			return nil, fmt.Errorf("%s:1: the file starts with a UTF-8 byte-order mark (as Windows Notepad saves): save it as UTF-8 without a BOM, or remove the first 3 bytes", file)
+		}
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
 		name, hash, ok := strings.Cut(line, ":")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("%s:%d: not a user line: expected NAME:BCRYPT-HASH", file, n)
+		}
+		if problem := nameCharProblem(name); problem != "" {
+			return nil, fmt.Errorf("%s:%d: user %q: %s", file, n, name, problem)
 		}
 		if _, dup := hashes[name]; dup {
 			return nil, fmt.Errorf("%s:%d: user %q appears twice", file, n, name)
@@ -109,8 +122,13 @@ func checkHash(hash string) error {
 	switch {
 	case strings.HasPrefix(hash, "$2y$"), strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"):
 		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil || len(hash) != 60 {
+		if err != nil || len(hash) != 60 || hash[6] != '$' {
 			return errors.New("malformed bcrypt hash")
+		}
+		// Else a check fails at once, not after a full bcrypt: a timing
+		// tell that this user exists.
+		if i := strings.IndexFunc(hash[7:], func(r rune) bool { return !strings.ContainsRune(bcryptAlphabet, r) }); i >= 0 {
+			return fmt.Errorf("malformed bcrypt hash: character %d is not one bcrypt uses (./A-Za-z0-9)", 7+i+1)
 		}
 		if cost > maxBcryptCost {
 			return fmt.Errorf("bcrypt cost %d is above tokend's maximum of %d (each step doubles the time of every login: cost %d would take %s); rehash it with `tokend user add`, which uses cost %d",
@@ -257,10 +275,52 @@ func checkUserName(name string) string {
 		return "a user name cannot start with '#'"
 	case strings.TrimSpace(name) != name:
 		return "a user name cannot start or end with a space"
+	case nameCharProblem(name) != "":
+		return "the user name " + nameCharProblem(name)
 	case len([]rune(name)) > maxIdentityAny:
 		return fmt.Sprintf("a user name can have at most %d characters", maxIdentityAny)
 	}
 	return ""
+}
+
+// nameCharProblem returns why name has characters no user name may have,
+// or "": bytes that are not UTF-8 (JSON would turn them into U+FFFD, a
+// token for another identity), and characters a person cannot see or that
+// act on a terminal: control characters (escape sequences), invisible
+// formatting such as U+200B (alice\u200b would display as alice), spaces
+// other than ' ', and blank letters. Names are shown back by
+// `tokend user list`, the log and the token's identity.
+func nameCharProblem(name string) string {
+	if !utf8.ValidString(name) {
+		return "is not valid UTF-8"
+	}
+	for _, r := range name {
+		switch {
+		case r == ' ':
+		case unicode.IsControl(r):
+			return fmt.Sprintf("contains the control character %U; a name must be printable", r)
+		case unicode.IsSpace(r):
+			return fmt.Sprintf("contains %U, a space other than ' ' that looks like one", r)
+		case unicode.Is(unicode.Cf, r) || blankLetters[r]:
+			return fmt.Sprintf("contains the invisible character %U; a name must read as it is", r)
+		case !unicode.IsGraphic(r):
+			return fmt.Sprintf("contains %U, a character that is unassigned or private: a name must be printable", r)
+		}
+	}
+	return ""
+}
+
+// blankLetters are letters that fonts draw as nothing.
+var blankLetters = map[rune]bool{0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true, 0x2800: true}
+
+// printableName is name for a terminal: as it is when every character
+// shows, else quoted with escapes, so that nothing read from a file can
+// move the cursor or recolour the screen.
+func printableName(name string) string {
+	if nameCharProblem(name) == "" {
+		return name
+	}
+	return strconv.QuoteToASCII(name)
 }
 
 // editUsersFile rewrites the users file at path with edit applied to its

@@ -166,3 +166,30 @@ func TestEditLockWaits(t *testing.T) {
 		t.Errorf("users left: %q", users.Names())
 	}
 }
+
+// TestUserListNeverPrintsControls: a name with a terminal escape never
+// reaches the terminal raw, neither listed nor in the error that refuses it.
+func TestUserListNeverPrintsControls(t *testing.T) {
+	dir := t.TempDir()
+	path := writeTestFile(t, dir, "users", "\x1b[2Jalice:"+string(usersTestHash(t, "pw"))+"\n")
+	var stdout, stderr strings.Builder
+	err := runUser([]string{"list", "--env-file", filepath.Join(dir, ".env")}, userTestEnv(path), strings.NewReader(""), &stdout, &stderr)
+	if want := path + `:1: user "\x1b[2Jalice": contains the control character U+001B; a name must be printable`; errText(err) != want {
+		t.Errorf("err = %q\nwant %q", errText(err), want)
+	}
+	if out := stdout.String() + stderr.String() + errText(err); strings.ContainsRune(out, 0x1b) {
+		t.Errorf("raw escape printed: %q", out)
+	}
+	for name, want := range map[string]string{
+		"alice":        "alice",
+		"bob smith":    "bob smith",
+		"zoë":          "zoë",
+		"\x1b[31mred":  `"\x1b[31mred"`,
+		"alice\u200b":  `"alice\u200b"`,
+		"bad\xffbytes": `"bad\xffbytes"`,
+	} {
+		if got := printableName(name); got != want {
+			t.Errorf("printableName(%q) = %s, want %s", name, got, want)
+		}
+	}
+}
