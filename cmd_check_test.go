@@ -77,7 +77,7 @@ func TestCheckCommandFailsAsStartUp(t *testing.T) {
 	writeFile(t, empty, "# nobody yet\n")
 	md5 := filepath.Join(dir, "md5.htpasswd")
 	writeFile(t, md5, htpasswdLine(t, "alice")+"bob:$apr1$abcdefgh$0123456789abcdefghijkl\n")
-	const addUsers = " (add users with `tokend user add NAME`)"
+	const createIt = " (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"
 	const noEnvFile = "no %s file was found: copy .env.example to .env and fill it in, or try development mode with `tokend serve --dev` (what `make run` starts on a fresh clone)"
 	tests := []struct {
 		name    string
@@ -85,11 +85,11 @@ func TestCheckCommandFailsAsStartUp(t *testing.T) {
 		wantErr string
 	}{
 		{"no users file", cmdEnv("USERS_FILE", filepath.Join(dir, "nobody")),
-			"invalid configuration:\n  - USERS_FILE: users file: open " + filepath.Join(dir, "nobody") + ": no such file or directory" + addUsers + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
+			"invalid configuration:\n  - USERS_FILE: users file: open " + filepath.Join(dir, "nobody") + ": no such file or directory" + createIt + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 		{"no users in it", cmdEnv("USERS_FILE", empty),
 			"invalid configuration:\n  - USERS_FILE " + empty + " has no users: add one with `tokend user add NAME`\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 		{"an MD5 hash", cmdEnv("USERS_FILE", md5),
-			"invalid configuration:\n  - USERS_FILE: " + md5 + `:2: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`" + addUsers + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
+			"invalid configuration:\n  - USERS_FILE: " + md5 + `:2: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`" + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 		{"bad settings and users", cmdEnv("USERS_FILE", empty, "TOKEN_TTL", "7200", "TOKEN_MAX_TTL", "3600", "TOKEN_GRANTS", "chat"),
 			"invalid configuration:\n  - TOKEN_TTL (7200) is above TOKEN_MAX_TTL (3600)\n  - TOKEN_GRANTS includes chat, which needs TWILIO_CHAT_SERVICE_SID\n  - USERS_FILE " + empty + " has no users: add one with `tokend user add NAME`\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 	}

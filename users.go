@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -213,6 +215,21 @@ func loadUsersFile(path string) (*Users, os.FileInfo, error) {
 	}
 	u, err := parseUsers(bytes.NewReader(data), path)
 	return u, fi, err
+}
+
+// usersFileAdvice is what to do about err from loading the users file at
+// path, to follow the error: "" when the error says it already (a bad
+// line or hash names its fix).
+func usersFileAdvice(err error, path string) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return " (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Sprintf(" (tokend runs as uid %d, which may not read it: make that user its owner, `chown %d %s`, or give it a group tokend is in, with mode 600 or 640)", os.Getuid(), os.Getuid(), path)
+	case errors.Is(err, syscall.EISDIR):
+		return fmt.Sprintf(" (USERS_FILE must name a file, not a directory: for example %s)", filepath.Join(path, "users.htpasswd"))
+	}
+	return ""
 }
 
 // errUsersFileChanging is readUsersFile's answer for a file that kept

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,6 +192,31 @@ func TestUserListNeverPrintsControls(t *testing.T) {
 	} {
 		if got := printableName(name); got != want {
 			t.Errorf("printableName(%q) = %s, want %s", name, got, want)
+		}
+	}
+}
+
+// TestUsersFileAdvice: each way the users file fails to load gets its own
+// advice, and errors that carry their fix get none.
+func TestUsersFileAdvice(t *testing.T) {
+	const path = "/etc/tokend/users"
+	uid := os.Getuid()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("users file: %w", &fs.PathError{Op: "open", Path: path, Err: syscall.ENOENT}),
+			" (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"},
+		{fmt.Errorf("users file: %w", &fs.PathError{Op: "open", Path: path, Err: syscall.EACCES}),
+			fmt.Sprintf(" (tokend runs as uid %d, which may not read it: make that user its owner, `chown %d %s`, or give it a group tokend is in, with mode 600 or 640)", uid, uid, path)},
+		{fmt.Errorf("users file: %w", &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}),
+			" (USERS_FILE must name a file, not a directory: for example /etc/tokend/users/users.htpasswd)"},
+		{errors.New(path + `:2: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`"), ""},
+		{fmt.Errorf("users file %s: %w", path, errUsersFileChanging), ""},
+	}
+	for _, tt := range tests {
+		if got := usersFileAdvice(tt.err, path); got != tt.want {
+			t.Errorf("%v:\n got %q\nwant %q", tt.err, got, tt.want)
 		}
 	}
 }
