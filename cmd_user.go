@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
@@ -53,6 +54,9 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 			return err
 		}
 		fmt.Fprintf(stdout, "user %q saved in %s\n", name, path)
+		if w := voiceNameWarning(name, lookup); w != "" {
+			fmt.Fprintln(stderr, w)
+		}
 		return nil
 	case "del":
 		name := fs.Arg(0)
@@ -124,4 +128,30 @@ func readNewPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", fmt.Errorf("the password is %d bytes; bcrypt checks at most %d, so it is refused rather than cut short", len(password), maxPasswordBytes)
 	}
 	return password, nil
+}
+
+// voiceNameWarning warns when name cannot be a Twilio Voice identity and
+// the settings enable the voice grant (or cannot tell, being incomplete):
+// the name logs in, but every token with the voice grant is refused.
+func voiceNameWarning(name string, lookup func(string) string) string {
+	if isVoiceIdentity(name) {
+		return ""
+	}
+	where := "if tokend serves the voice grant"
+	if cfg, err := loadConfig(lookup); err == nil {
+		if !cfg.EnabledGrants.has(grantVoice) {
+			return ""
+		}
+		where = "which these settings enable"
+	}
+	var suggestion strings.Builder
+	for _, r := range name {
+		if r < utf8.RuneSelf && isVoiceIdentity(string(r)) {
+			suggestion.WriteRune(r)
+		} else if !strings.HasSuffix(suggestion.String(), "_") {
+			suggestion.WriteByte('_')
+		}
+	}
+	return fmt.Sprintf("warning: Twilio Voice allows only letters, digits and _ in an identity, so %q will get no token with the voice grant (%s); a name such as %q would",
+		name, where, suggestion.String())
 }

@@ -220,3 +220,33 @@ func TestUsersFileAdvice(t *testing.T) {
 		}
 	}
 }
+
+// TestUserAddVoiceWarning: a name Twilio Voice refuses is saved, with a
+// warning when the voice grant is enabled or the settings cannot tell.
+func TestUserAddVoiceWarning(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	noEnv := filepath.Join(dir, ".env")
+	users := filepath.Join(dir, "users")
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"bob smith", cmdEnv("USERS_FILE", users),
+			`warning: Twilio Voice allows only letters, digits and _ in an identity, so "bob smith" will get no token with the voice grant (which these settings enable); a name such as "bob_smith" would` + "\n"},
+		{"alice@example.com", map[string]string{"USERS_FILE": users},
+			`warning: Twilio Voice allows only letters, digits and _ in an identity, so "alice@example.com" will get no token with the voice grant (if tokend serves the voice grant); a name such as "alice_example_com" would` + "\n"},
+		{"carol smith", cmdEnv("USERS_FILE", users, "TWILIO_TWIML_APP_SID", "", "TWILIO_VOICE_INCOMING", "false"), ""},
+		{"dave_2", cmdEnv("USERS_FILE", users), ""},
+	}
+	for _, tt := range tests {
+		_, stderr, err := runTokend(t, tt.env, specTime, "pw\n", "user", "add", "--env-file", noEnv, tt.name)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if stderr != tt.want {
+			t.Errorf("%s: stderr %q\nwant %q", tt.name, stderr, tt.want)
+		}
+	}
+}
