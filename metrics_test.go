@@ -86,6 +86,7 @@ func TestMetrics(t *testing.T) {
 		`tokend_tokens_issued_total{grant="sync"} 1`,
 		`tokend_tokens_issued_total{grant="video"} 2`,
 		`tokend_tokens_issued_total{grant="voice"} 1`,
+		`tokend_users_file_stale 0`,
 	}
 	if got := scrape(t, h); !slices.Equal(got, want) {
 		t.Errorf("metrics:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -37,6 +37,9 @@ type usersReloader struct {
 	loaded os.FileInfo // the file as it was when last loaded well
 	seen   os.FileInfo // the file as the last poll saw it; nil when unreadable
 	failed bool        // the last load failed
+	// stale, when set, is told whether the file on disk is failing to
+	// load (true) or loaded (false): the tokend_users_file_stale gauge.
+	stale func(bool)
 }
 
 func newUsersReloader(log *slog.Logger, path string, auth *authStack) *usersReloader {
@@ -89,6 +92,7 @@ func (r *usersReloader) poll() {
 	fi, err := os.Stat(r.path)
 	if err != nil {
 		r.seen = nil
+		r.setStale(true)
 		r.log.Error("users file unreadable; keeping the last good users", "file", r.path, "users", r.auth.store.Load().Len(), "err", err)
 		return
 	}
@@ -100,6 +104,12 @@ func (r *usersReloader) poll() {
 	case sameFileState(fi, r.loaded):
 	case settled:
 		r.reload("file changed")
+	}
+}
+
+func (r *usersReloader) setStale(stale bool) {
+	if r.stale != nil {
+		r.stale(stale)
 	}
 }
 
@@ -122,6 +132,7 @@ func (r *usersReloader) reload(reason string) error {
 		added, changed := diffUsers(old, users)
 		if err = r.auth.swapUsers(users, changed); err == nil {
 			r.loaded, r.failed = fi, false
+			r.setStale(false)
 			for _, w := range costWarnings(users, r.path) {
 				r.log.Warn(w)
 			}
@@ -133,6 +144,7 @@ func (r *usersReloader) reload(reason string) error {
 		}
 	}
 	r.failed = true
+	r.setStale(true)
 	// The error names the file and line (parseUsers), never a hash.
 	r.log.Error("users file not reloaded; keeping the last good users", "reason", reason, "users", old.Len(), "err", err)
 	return errors.Join(errors.New("users file not reloaded"), err)

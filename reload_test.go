@@ -149,11 +149,18 @@ func TestReloaderPolls(t *testing.T) {
 	os.WriteFile(path, []byte(usersFileLines(t, "alice", "pw")), 0o600)
 	var logs syncBuffer
 	r := newTestReloader(t, path, &logs)
+	stale := false
+	r.stale = func(s bool) { stale = s }
 	count := func(s string) int { return strings.Count(logs.String(), s) }
 	step := func(what string, polls int, wantReloads, wantUnreadable, wantFailed, wantUsers int) {
 		t.Helper()
 		for range polls {
 			r.poll()
+		}
+		// Stale while the last look found the file unreadable or bad.
+		wantStale := strings.HasPrefix(what, "file gone") || strings.HasPrefix(what, "bad line")
+		if stale != wantStale {
+			t.Errorf("%s: stale = %v, want %v", what, stale, wantStale)
 		}
 		if got := count(`msg="users reloaded"`); got != wantReloads {
 			t.Errorf("%s: %d reloads, want %d", what, got, wantReloads)
