@@ -324,3 +324,30 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 		t.Errorf("log: %s", logs.String())
 	}
 }
+
+// TestRunHighCostReloadsAtOnce: a reload to a file with a cost-17 user (the
+// most allowed, about 6 s a check) is done at once, since the dummy hash
+// costs nothing to make, and a later SIGHUP is still heard; then tokend
+// shuts down promptly (startRun's cleanup fails the test if it does not).
+func TestRunHighCostReloadsAtOnce(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	base, logs := startReloadServer(t, users, map[string]string{"USERS_RELOAD_INTERVAL": "0"})
+	os.WriteFile(users, []byte(usersFileLines(t, "alice", "correct horse")+"slow:"+string(dummyHash(maxBcryptCost))+"\n"), 0o600)
+	for i, want := range []string{"users=2", "users=1"} {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "reload "+want, func() bool {
+			return strings.Count(logs.String(), `msg="users reloaded" reason=SIGHUP`) == i+1 && strings.Contains(logs.String(), want+" added=")
+		})
+		os.WriteFile(users, []byte(usersFileLines(t, "alice", "correct horse")), 0o600)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz: %d", resp.StatusCode)
+	}
+}
