@@ -42,6 +42,9 @@ type usersReloader struct {
 	stale func(bool)
 }
 
+// stopWait is how long stopping waits for a reload in progress.
+const stopWait = time.Second
+
 func newUsersReloader(log *slog.Logger, path string, auth *authStack) *usersReloader {
 	r := &usersReloader{path: path, auth: auth, log: log}
 	if path != "" {
@@ -52,7 +55,8 @@ func newUsersReloader(log *slog.Logger, path string, auth *authStack) *usersRelo
 }
 
 // start reloads on every signal from hup and, when every is above 0, when a
-// look at the file every `every` finds it changed. stop ends it and waits.
+// look at the file every `every` finds it changed. stop ends it and waits
+// for a reload in progress, up to stopWait.
 func (r *usersReloader) start(ctx context.Context, hup <-chan os.Signal, every time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -62,7 +66,14 @@ func (r *usersReloader) start(ctx context.Context, hup <-chan os.Signal, every t
 	}()
 	return func() {
 		cancel()
-		<-done
+		// A reload is a read and a parse, done in milliseconds, but a
+		// read can hang on a dead network filesystem: shutdown does not
+		// wait for it past stopWait.
+		select {
+		case <-done:
+		case <-time.After(stopWait):
+			r.log.Warn("a users file reload is still running at shutdown; not waiting for it", "file", r.path)
+		}
 	}
 }
 
@@ -91,7 +102,9 @@ func (r *usersReloader) watch(ctx context.Context, hup <-chan os.Signal, every t
 func (r *usersReloader) poll() {
 	fi, err := os.Stat(r.path)
 	if err != nil {
-		r.seen = nil
+		// Failed, so that the file's return is loaded even if it looks
+		// as it did: what came back may not be what left.
+		r.seen, r.failed = nil, true
 		r.setStale(true)
 		r.log.Error("users file unreadable; keeping the last good users", "file", r.path, "users", r.auth.store.Load().Len(), "err", err)
 		return

@@ -215,6 +215,13 @@ func TestReloaderPolls(t *testing.T) {
 		t.Errorf("log: %s", logs.String())
 	}
 	step("unchanged since", 3, 4, 3, 3, 2)
+
+	// Moved away and back (an unmounted volume, a wrong mv undone): the
+	// same file in the same state, loaded again all the same.
+	os.Rename(path, path+".away")
+	step("file gone again", 1, 4, 4, 3, 2)
+	os.Rename(path+".away", path)
+	step("file back unchanged", 2, 5, 4, 3, 2)
 }
 
 // startReloadServer runs tokend on a users file with alice, and returns
