@@ -84,7 +84,8 @@ func (u *Users) Len() int { return len(u.hashes) }
 
 // parseUsers reads an htpasswd file. Blank lines and lines starting with #
 // are skipped. Any hash other than bcrypt is refused with the line number,
-// so a file written by `htpasswd` without -B cannot slip through.
+// so a file written by `htpasswd` without -B cannot slip through, and so
+// are a byte-order mark and names a person cannot read (nameCharProblem).
 func parseUsers(r io.Reader, file string) (*Users, error) {
 	hashes := map[string][]byte{}
 	sc := bufio.NewScanner(r)
