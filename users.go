@@ -27,6 +27,10 @@ const maxPasswordBytes = 72
 // userCost is the bcrypt cost `tokend user add` hashes with.
 const userCost = 12
 
+// lockWait is how long `tokend user add/del` waits for another one
+// editing the same users file; an edit holds the lock for milliseconds.
+const lockWait = 10 * time.Second
+
 // bcryptAlphabet is the characters of bcrypt's salt and digest.
 const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -352,7 +356,7 @@ func editUsersFile(path string, edit func(lines []string) ([]string, error)) err
 	if err != nil {
 		return err
 	}
-	unlock, err := lockUsersFile(target)
+	unlock, err := lockUsersFile(target, lockWait)
 	if err != nil {
 		return err
 	}

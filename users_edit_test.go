@@ -149,9 +149,13 @@ func TestConcurrentEdits(t *testing.T) {
 func TestEditLockWaits(t *testing.T) {
 	dir := t.TempDir()
 	path := writeTestFile(t, dir, "users", usersFileLines(t, "alice", "pw"))
-	unlock, err := lockUsersFile(path)
+	unlock, err := lockUsersFile(path, lockWait)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Another waiter gives up in time, and says who holds the lock.
+	if _, err := lockUsersFile(path, 50*time.Millisecond); errText(err) != "another `tokend user` command has been editing "+path+" for over 50ms (it holds "+path+".lock); try again" {
+		t.Errorf("err = %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- editUsersFile(path, deleteUser("alice")) }()

@@ -2,11 +2,14 @@
 
 package main
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // lockUsersFile does nothing here: this system has no flock. Run one
 // `tokend user add/del` at a time.
-func lockUsersFile(string) (func(), error) { return func() {}, nil }
+func lockUsersFile(string, time.Duration) (func(), error) { return func() {}, nil }
 
 // keepOwner does nothing here: ownership is not a uid and gid.
 func keepOwner(*os.File, os.FileInfo) error { return nil }

@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// lockWait is how long `tokend user add/del` waits for another one
-// editing the same users file; an edit holds the lock for milliseconds.
-const lockWait = 10 * time.Second
-
 // lockUsersFile takes an exclusive flock on a lock file beside the users
 // file target, so that concurrent `tokend user add/del` read, edit and
 // write one after the other instead of losing each other's changes. The
@@ -21,13 +17,13 @@ const lockWait = 10 * time.Second
 // file is replaced by a rename: a lock on it would stay on the old one.
 // The lock file is left in place: removing it would let a waiter lock a
 // file another command has just unlinked.
-func lockUsersFile(target string) (unlock func(), err error) {
+func lockUsersFile(target string, wait time.Duration) (unlock func(), err error) {
 	name := target + ".lock"
 	f, err := os.OpenFile(name, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("users file lock: %w", err)
 	}
-	deadline := time.Now().Add(lockWait)
+	deadline := time.Now().Add(wait)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -39,7 +35,7 @@ func lockUsersFile(target string) (unlock func(), err error) {
 		}
 		if time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("another `tokend user` command has been editing %s for %s (it holds %s); try again", target, lockWait, name)
+			return nil, fmt.Errorf("another `tokend user` command has been editing %s for over %s (it holds %s); try again", target, wait, name)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
