@@ -80,6 +80,9 @@ func TestEditKeepsFile(t *testing.T) {
 			if fi.Mode() != tt.mode {
 				t.Errorf("mode %v, want %v", fi.Mode(), tt.mode)
 			}
+			if lock, err := os.Stat(target + ".lock"); err != nil || lock.Mode() != tt.mode || lock.Sys().(*syscall.Stat_t).Uid != fi.Sys().(*syscall.Stat_t).Uid {
+				t.Errorf("lock file: %v, want mode %v and the users file's owner", err, tt.mode)
+			}
 			st := fi.Sys().(*syscall.Stat_t)
 			wantOwner := uint32(os.Geteuid())
 			if tt.owner >= 0 {

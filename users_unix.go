@@ -19,7 +19,18 @@ import (
 // file another command has just unlinked.
 func lockUsersFile(target string, wait time.Duration) (unlock func(), err error) {
 	name := target + ".lock"
-	f, err := os.OpenFile(name, os.O_RDONLY|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(name, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		// Whoever may edit the users file may take its lock: root
+		// making the lock file must not shut the service account out.
+		if old, err := os.Stat(target); err == nil {
+			keepOwner(f, old)
+			f.Chmod(old.Mode().Perm())
+		}
+	case errors.Is(err, os.ErrExist):
+		f, err = os.Open(name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("users file lock: %w", err)
 	}
