@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -40,67 +41,81 @@ func (s *userStore) Load() *Users                      { return s.users.Load() }
 func (s *userStore) Store(u *Users)                    { s.users.Store(u) }
 func (s *userStore) Lookup(name string) ([]byte, bool) { return s.users.Load().Hash(name) }
 
-// bcryptAuth checks passwords against the users' bcrypt hashes. An unknown
-// user is checked against a dummy hash of the same cost, so that a miss takes
-// as long as a wrong password.
+// bcryptAuth checks passwords against the users' bcrypt hashes, every
+// login at one cost: the highest in the users file (its target cost). An
+// unknown user is checked against a dummy hash of that cost. A user whose
+// hash is cheaper is checked against it, then against dummy hashes of
+// costs cost, cost+1, …, target-1: bcrypt's work doubles with each step,
+// so those add up to exactly the difference, 2^target - 2^cost. An unknown
+// user, a wrong password and a right one then take the same time whatever
+// mix of costs the file holds (htpasswd -B writes cost 5 by default,
+// `tokend user add` 12), and the answer's timing tells nothing about which
+// users exist or how their hashes were made.
 type bcryptAuth struct {
 	users *userStore
-	dummy atomic.Pointer[[]byte]
+	// dummies[c] is a dummy hash of cost c, for every cost a users file
+	// may hold; made once, in no time (see dummyHash).
+	dummies [maxBcryptCost + 1][]byte
 	// compare is checkPassword; tests count the calls through it.
 	compare func(hash []byte, password string) bool
 }
 
-// newBcryptAuth returns a bcryptAuth whose dummy hash has the cost of the
-// users' own hashes (the highest, if they differ).
+// newBcryptAuth returns a bcryptAuth over the users in users.
 func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
 	a := &bcryptAuth{users: users, compare: checkPassword}
-	if err := a.matchCost(users.Load()); err != nil {
-		return nil, err
+	for c := bcrypt.MinCost; c <= maxBcryptCost; c++ {
+		a.dummies[c] = dummyHash(c)
 	}
 	return a, nil
 }
 
-// matchCost makes a new dummy hash when the highest cost of u's hashes is
-// not the dummy's, so that a reload that rehashes users keeps unknown
-// users as slow as wrong passwords.
-func (a *bcryptAuth) matchCost(u *Users) error {
-	cost := userCost
-	if u.Len() > 0 {
-		cost = bcrypt.MinCost
-		for _, name := range u.Names() {
-			h, _ := u.Hash(name)
-			if c, err := bcrypt.Cost(h); err == nil && c > cost {
-				cost = c
-			}
-		}
-	}
-	if d := a.dummy.Load(); d != nil {
-		if c, err := bcrypt.Cost(*d); err == nil && c == cost {
-			return nil
-		}
-	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
-	if err != nil {
-		return fmt.Errorf("dummy hash: %w", err)
-	}
-	a.dummy.Store(&dummy)
-	return nil
+// bcryptEncoding is bcrypt's own base64 alphabet, without padding.
+var bcryptEncoding = base64.NewEncoding(bcryptAlphabet).WithPadding(base64.NoPadding)
+
+// dummyHash returns a well-formed bcrypt hash of the given cost with a
+// random salt and a random digest. Checking a password against it costs a
+// full bcrypt at that cost and never matches (the digest belongs to no
+// password anyone knows), yet making it costs nothing: generating a real
+// hash runs bcrypt, which at a high cost would stall start-up or a reload
+// for as long as a login takes.
+func dummyHash(cost int) []byte {
+	var salt [16]byte
+	var digest [23]byte
+	rand.Read(salt[:])
+	rand.Read(digest[:])
+	return fmt.Appendf(nil, "$2a$%02d$%s%s", cost, bcryptEncoding.EncodeToString(salt[:]), bcryptEncoding.EncodeToString(digest[:]))
 }
 
 // Authenticate notes in ctx why a login failed, for the metrics and the log;
 // the error is errBadCredentials either way.
 func (a *bcryptAuth) Authenticate(ctx context.Context, username, password string) error {
-	hash, ok := a.users.Lookup(username)
+	users := a.users.Load()
+	target := users.TargetCost()
+	hash, ok := users.Hash(username)
 	if !ok {
-		a.compare(*a.dummy.Load(), password)
+		a.compare(a.dummies[target], password)
 		noteAuthFailure(ctx, authUnknownUser)
 		return errBadCredentials
 	}
-	if !a.compare(hash, password) {
+	match := a.compare(hash, password)
+	a.pad(hash, target, password)
+	if !match {
 		noteAuthFailure(ctx, authWrongPassword)
 		return errBadCredentials
 	}
 	return nil
+}
+
+// pad spends the time a check of hash took less than one at the target
+// cost, right password or wrong.
+func (a *bcryptAuth) pad(hash []byte, target int, password string) {
+	cost, err := bcrypt.Cost(hash)
+	if err != nil {
+		return // parseUsers lets no such hash in
+	}
+	for c := max(cost, bcrypt.MinCost); c < target; c++ {
+		a.compare(a.dummies[c], password)
+	}
 }
 
 // authStack is the password check tokend serves with, outermost first: the
@@ -132,11 +147,8 @@ func newAuthStack(cfg *Config, users *Users, slots int, now func() time.Time) (*
 // swapUsers puts u in place of the current users. changed names the users
 // whose hash changed or who are gone: the cache forgets their logins.
 func (s *authStack) swapUsers(u *Users, changed []string) error {
-	// The dummy hash follows first, so unknown users never answer
-	// faster than the new hashes.
-	if err := s.bcrypt.matchCost(u); err != nil {
-		return err
-	}
+	// The target cost travels with the users (Users.TargetCost), so the
+	// swap changes both at once.
 	s.store.Store(u)
 	if s.cache != nil {
 		s.cache.forget(changed)

@@ -40,5 +40,8 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "tokend: warning: %s\n", w)
 	}
+	for _, w := range costWarnings(users, cfg.UsersFile) {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	return nil
 }

@@ -42,6 +42,7 @@ func TestCheckCommand(t *testing.T) {
   token ttl:  3600s by default, at most 86400s
   listen:     :8080
   cors:       none: CORS_ALLOWED_ORIGINS is empty, so browsers block pages on other origins
+warning: ` + users + `: the highest bcrypt cost is 4 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with ` + "`tokend user add NAME` (cost 12) or `htpasswd -B -C 12`" + `
 `},
 		{"settings from an env file too", envFile, `configuration ok (settings from ` + envFile + ` and the environment)
   account:    ACdeadbeefdeadbeefdeadbeefdeadbeef, API key SKfeedfacefeedfacefeedfacefeedface
@@ -50,6 +51,7 @@ func TestCheckCommand(t *testing.T) {
   token ttl:  600s by default, at most 86400s
   listen:     127.0.0.1:9000
   cors:       none: CORS_ALLOWED_ORIGINS is empty, so browsers block pages on other origins
+warning: ` + users + `: the highest bcrypt cost is 4 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with ` + "`tokend user add NAME` (cost 12) or `htpasswd -B -C 12`" + `
 `},
 	}
 	for _, tt := range tests {
@@ -79,7 +81,7 @@ func TestCheckCommandFailsAsStartUp(t *testing.T) {
 	writeFile(t, empty, "# nobody yet\n")
 	md5 := filepath.Join(dir, "md5.htpasswd")
 	writeFile(t, md5, htpasswdLine(t, "alice")+"bob:$apr1$abcdefgh$0123456789abcdefghijkl\n")
-	const addUsers = " (add users with `tokend user add NAME`)"
+	const createIt = " (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"
 	const noEnvFile = "no %s file was found: copy .env.example to .env and fill it in, or try development mode with `tokend serve --dev` (what `make run` starts on a fresh clone)"
 	tests := []struct {
 		name    string
@@ -87,11 +89,11 @@ func TestCheckCommandFailsAsStartUp(t *testing.T) {
 		wantErr string
 	}{
 		{"no users file", cmdEnv("USERS_FILE", filepath.Join(dir, "nobody")),
-			"invalid configuration:\n  - USERS_FILE: users file: open " + filepath.Join(dir, "nobody") + ": no such file or directory" + addUsers + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
+			"invalid configuration:\n  - USERS_FILE: users file: open " + filepath.Join(dir, "nobody") + ": no such file or directory" + createIt + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 		{"no users in it", cmdEnv("USERS_FILE", empty),
 			"invalid configuration:\n  - USERS_FILE " + empty + " has no users: add one with `tokend user add NAME`\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 		{"an MD5 hash", cmdEnv("USERS_FILE", md5),
-			"invalid configuration:\n  - USERS_FILE: " + md5 + `:2: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`" + addUsers + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
+			"invalid configuration:\n  - USERS_FILE: " + md5 + `:2: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`" + "\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 		{"bad settings and users", cmdEnv("USERS_FILE", empty, "TOKEN_TTL", "7200", "TOKEN_MAX_TTL", "3600", "TOKEN_GRANTS", "chat"),
 			"invalid configuration:\n  - TOKEN_TTL (7200) is above TOKEN_MAX_TTL (3600)\n  - TOKEN_GRANTS includes chat, which needs TWILIO_CHAT_SERVICE_SID\n  - USERS_FILE " + empty + " has no users: add one with `tokend user add NAME`\n  - " + strings.Replace(noEnvFile, "%s", noEnv, 1)},
 	}

@@ -403,7 +403,7 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 		if cerr == nil {
 			cerr = &ConfigError{}
 		}
-		cerr.Problems = append(cerr.Problems, fmt.Sprintf("USERS_FILE: %v (add users with `tokend user add NAME`)", uerr))
+		cerr.Problems = append(cerr.Problems, "USERS_FILE: "+uerr.Error()+usersFileAdvice(uerr, path))
 	} else if users.Len() == 0 {
 		if cerr == nil {
 			cerr = &ConfigError{}

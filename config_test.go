@@ -608,7 +608,12 @@ func TestLoadAllUsersFile(t *testing.T) {
 		{
 			name: "users file missing",
 			env:  map[string]string{"USERS_FILE": missing},
-			want: []string{"USERS_FILE: users file: open " + missing + ": no such file or directory (add users with `tokend user add NAME`)"},
+			want: []string{"USERS_FILE: users file: open " + missing + ": no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"},
+		},
+		{
+			name: "users file is a directory",
+			env:  map[string]string{"USERS_FILE": dir},
+			want: []string{"USERS_FILE: users file: read " + dir + ": is a directory (USERS_FILE must name a file, not a directory: for example " + filepath.Join(dir, "users.htpasswd") + ")"},
 		},
 		{
 			name: "users file without users",
@@ -618,7 +623,7 @@ func TestLoadAllUsersFile(t *testing.T) {
 		{
 			name: "users file with an Apache MD5 hash",
 			env:  map[string]string{"USERS_FILE": apr1},
-			want: []string{"USERS_FILE: " + apr1 + `:2: user "alice": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B` (add users with `tokend user add NAME`)"},
+			want: []string{"USERS_FILE: " + apr1 + `:2: user "alice": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`"},
 		},
 		{
 			name: "config and users file problems in one error",
@@ -626,7 +631,7 @@ func TestLoadAllUsersFile(t *testing.T) {
 			want: []string{
 				`TOKEN_TTL is "0": use a whole number of seconds from 1 to 86400`,
 				"TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created",
-				"USERS_FILE: users file: open " + missing + ": no such file or directory (add users with `tokend user add NAME`)",
+				"USERS_FILE: users file: open " + missing + ": no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)",
 			},
 		},
 		{
@@ -681,14 +686,14 @@ func TestLoadAllDefaultUsersFile(t *testing.T) {
 	}{
 		{
 			name: "good config",
-			want: []string{"USERS_FILE: users file: open users.htpasswd: no such file or directory (add users with `tokend user add NAME`)"},
+			want: []string{"USERS_FILE: users file: open users.htpasswd: no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"},
 		},
 		{
 			name: "bad config",
 			env:  map[string]string{"TWILIO_API_KEY_SECRET": ""},
 			want: []string{
 				"TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created",
-				"USERS_FILE: users file: open users.htpasswd: no such file or directory (add users with `tokend user add NAME`)",
+				"USERS_FILE: users file: open users.htpasswd: no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)",
 			},
 		},
 	}

@@ -73,7 +73,7 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	if err != nil {
 		return nil, nil, "", err
 	}
-	users := &Users{hashes: map[string][]byte{devUser: hash}}
+	users := newUsers(map[string][]byte{devUser: hash})
 	banner := []string{
 		"DEVELOPMENT MODE: no .env is in use.",
 		"Tokens are signed with FAKE credentials: Twilio will REJECT them.",

@@ -38,15 +38,15 @@ func testConfig() *Config {
 // testUsers returns users with cheap hashes: name -> password.
 func testUsers(t testing.TB, logins map[string]string) *userStore {
 	t.Helper()
-	u := &Users{hashes: map[string][]byte{}}
+	hashes := map[string][]byte{}
 	for name, pw := range logins {
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.hashes[name] = h
+		hashes[name] = h
 	}
-	return newUserStore(u)
+	return newUserStore(newUsers(hashes))
 }
 
 func newTestServer(t testing.TB) http.Handler {

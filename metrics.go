@@ -35,6 +35,7 @@ type metrics struct {
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
+	usersFileStale  prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -57,11 +58,15 @@ func newMetrics() *metrics {
 			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
 			Buckets: prometheus.DefBuckets, // 5ms to 10s: spans a bcrypt check at any sane cost
 		}, []string{"route", "status"}),
+		usersFileStale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokend_users_file_stale",
+			Help: "1 while the users file cannot be read or parsed, so the last good users still serve; alert on it.",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
+		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration, m.usersFileStale,
 	)
 	for _, g := range allGrantNames {
 		m.tokensByGrant = append(m.tokensByGrant, m.tokensIssued.WithLabelValues(string(g)))

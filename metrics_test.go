@@ -86,6 +86,7 @@ func TestMetrics(t *testing.T) {
 		`tokend_tokens_issued_total{grant="sync"} 1`,
 		`tokend_tokens_issued_total{grant="video"} 2`,
 		`tokend_tokens_issued_total{grant="voice"} 1`,
+		`tokend_users_file_stale 0`,
 	}
 	if got := scrape(t, h); !slices.Equal(got, want) {
 		t.Errorf("metrics:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -191,7 +192,7 @@ func TestReadyz(t *testing.T) {
 		wantBody   string
 	}{
 		{"users loaded", h, nil, 200, "text/plain; charset=utf-8", "ready\n"},
-		{"users file emptied", h, &Users{hashes: map[string][]byte{}}, 503, "application/problem+json", unready + "\n"},
+		{"users file emptied", h, newUsers(map[string][]byte{}), 503, "application/problem+json", unready + "\n"},
 		{"no user store", server(nil), nil, 503, "application/problem+json", unready + "\n"},
 	}
 	for _, tt := range tests {

@@ -61,6 +61,11 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	if !opt.dev {
+		for _, w := range costWarnings(users, cfg.UsersFile) {
+			log.Warn(w)
+		}
+	}
 	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
 	if err != nil {
 		return err
@@ -71,9 +76,11 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
 	m := newMetrics()
+	reloader := newUsersReloader(log, cfg.UsersFile, auth)
+	reloader.stale = func(stale bool) { m.usersFileStale.Set(map[bool]float64{false: 0, true: 1}[stale]) }
+	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
+	defer stopReloads()
 	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
 
 	api := newHTTPServer(handler, log)
