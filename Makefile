@@ -1,7 +1,7 @@
 # tokend: see README.md.
 GO ?= go
 
-.PHONY: run build test vet smoke bench fuzz clean
+.PHONY: run build test vet smoke bench bench-wrk fuzz clean
 
 # With a .env, serve for real; on a fresh clone, a loudly labelled development mode.
 # The binary replaces the shell (exec) and `go run` is not used, so Ctrl-C
@@ -27,8 +27,17 @@ vet:
 	$(GO) vet ./...
 
 # Every benchmark, with allocations; compare figures as ratios within one run.
+# Then the out-of-process figure (bench-wrk), unless wrk is missing.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	@if command -v wrk >/dev/null; then $(MAKE) --no-print-directory bench-wrk; \
+	  else echo "bench: wrk is missing, so no out-of-process figure: apt-get install -y wrk"; fi
+
+# The built tokend under wrk (POST /token, warm cache, default middleware)
+# against a constant-JSON net/http server, in the same run: prints the
+# ratios and counts the answers that were not 200 (see docs/benchmarks.md).
+bench-wrk:
+	GO=$(GO) ./scripts/bench-wrk.sh
 
 # Each fuzz target in turn, FUZZTIME each (go test -fuzz takes one target
 # at a time). An input that fails is saved under testdata/fuzz/, and every

@@ -119,30 +119,39 @@ func (a *bcryptAuth) pad(hash []byte, target int, password string) {
 }
 
 // authStack is the password check tokend serves with, outermost first: the
-// verification cache, the bcrypt slots, bcrypt itself. The login limits go
-// around it in NewServer, where the client address is known.
+// verification cache (which also lets identical logins share one check), the
+// bcrypt slots, the charge to the login limits, bcrypt itself. NewServer puts
+// the refusal of locked addresses and usernames around it, where the client
+// address is known, and the request budget before the body is read.
 type authStack struct {
 	Authenticator
 	store  *userStore
 	bcrypt *bcryptAuth
 	cache  *cachedAuth // nil when AUTH_CACHE_TTL is 0
+	limits *loginLimits
 }
 
 // newAuthStack builds the stack for users with the given number of bcrypt
 // slots (by default one fewer than the CPUs: see bcryptSlots).
 func newAuthStack(cfg *Config, users *Users, slots int, now func() time.Time) (*authStack, error) {
-	s := &authStack{store: newUserStore(users)}
+	s := &authStack{store: newUserStore(users), limits: newLoginLimits(cfg.Limits, now)}
 	var err error
 	if s.bcrypt, err = newBcryptAuth(s.store); err != nil {
 		return nil, err
 	}
-	s.Authenticator = newSlotAuth(s.bcrypt, slots, cfg.BcryptMaxWait)
+	// Charged only while it holds a slot: only a check that runs bcrypt
+	// costs the budgets anything, and at most `slots` are charged at once.
+	s.Authenticator = &chargedAuth{next: s.bcrypt, limits: s.limits, maxWait: cfg.BcryptMaxWait}
+	s.Authenticator = newSlotAuth(s.Authenticator, slots, cfg.BcryptMaxWait)
 	if cfg.AuthCacheTTL > 0 {
 		s.cache = newCachedAuth(s.Authenticator, s.store, cfg.AuthCacheTTL, cfg.AuthCacheSize, now)
 		s.Authenticator = s.cache
 	}
 	return s, nil
 }
+
+// chargesLimits tells NewServer that the stack charges these limits itself.
+func (s *authStack) chargesLimits() *loginLimits { return s.limits }
 
 // swapUsers puts u in place of the current users. changed names the users
 // whose hash changed or who are gone: the cache forgets their logins.

@@ -128,7 +128,8 @@ func BenchmarkLoginCold(b *testing.B) {
 // cache, through the login limits: the password check alone, no HTTP.
 func BenchmarkLoginCached(b *testing.B) {
 	cfg := unlimited(benchConfig(b))
-	auth := newLoginLimits(cfg.Limits, time.Now).guard(benchStack(b, cfg))
+	st := benchStack(b, cfg)
+	auth := st.limits.guard(st, cfg.BcryptMaxWait)
 	ctx := withClient(netip.MustParseAddr("198.51.100.7"))
 	if err := auth.Authenticate(ctx, benchUser, benchPassword); err != nil {
 		b.Fatal(err)
@@ -297,7 +298,8 @@ func BenchmarkLoginUnderFlood(b *testing.B) {
 // password stack at tokend's cost, taken in turns.
 func BenchmarkUnknownVsWrong(b *testing.B) {
 	cfg := unlimited(benchConfig(b))
-	auth := newLoginLimits(cfg.Limits, time.Now).guard(benchStack(b, cfg))
+	st := benchStack(b, cfg)
+	auth := st.limits.guard(st, cfg.BcryptMaxWait)
 	ctx := withClient(netip.MustParseAddr("198.51.100.7"))
 	const samples = 15
 	var unknown, wrong []time.Duration

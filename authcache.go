@@ -7,10 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"hash"
 	"maps"
+	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // cachedAuth remembers logins that bcrypt has verified, in the manner of
@@ -25,7 +29,9 @@ type cachedAuth struct {
 	ttl   time.Duration
 	max   int
 	now   func() time.Time
-	macs  sync.Pool // of hash.Hash keyed with the process's key
+	macs  sync.Pool // of *keyedMAC
+	// flights share one check among identical logins that miss at once.
+	flights singleflight.Group
 
 	mu        sync.Mutex
 	entries   map[[sha256.Size]byte]cacheEntry
@@ -50,7 +56,7 @@ func newCachedAuth(next Authenticator, users *userStore, ttl time.Duration, max 
 		max = 1
 	}
 	c := &cachedAuth{next: next, users: users, ttl: ttl, max: max, now: now, entries: map[[sha256.Size]byte]cacheEntry{}}
-	c.macs.New = func() any { return hmac.New(sha256.New, key) }
+	c.macs.New = func() any { return &keyedMAC{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, 256)} }
 	return c
 }
 
@@ -61,27 +67,87 @@ func (c *cachedAuth) Authenticate(ctx context.Context, username, password string
 	if known && c.hit(key, hash) {
 		return nil
 	}
-	err := c.next.Authenticate(ctx, username, password)
-	if err == nil && known {
-		c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
+	return c.shared(ctx, key, hash, known, username, password)
+}
+
+// shared runs the check of a login the cache missed, once for every login
+// with the same username and password that misses while it runs: they wait
+// for it and share its answer, so 48 identical logins cost one bcrypt. The
+// flight is keyed by the entry key, never by the password.
+//
+// The check runs on behalf of every login sharing it, so no one client's
+// going away cancels it (it is bounded by BCRYPT_MAX_WAIT and one bcrypt);
+// each login still stops waiting when its own client goes. The check is
+// charged to the login limits once, against the address of the login that
+// started it: identical guesses are one guess.
+func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []byte, known bool, username, password string) error {
+	// Read here, in the request's goroutine: the check runs in another.
+	var client netip.Addr
+	if own := requestLogFrom(ctx); own != nil {
+		client = own.client
 	}
-	return err
+	clientKey := clientKeyFrom(ctx)
+	for try := 0; ; try++ {
+		ch := c.flights.DoChan(string(key[:]), func() (any, error) {
+			// A login that missed the cache just as the check before it
+			// ended finds its entry here instead of checking again.
+			if known && c.hit(key, hash) {
+				return "", nil
+			}
+			// The check notes why it failed in a record of its own, which
+			// every login sharing it copies into its own.
+			rl := &requestLog{client: client, clientKey: clientKey}
+			checkCtx := context.WithValue(context.WithoutCancel(ctx), requestLogKey{}, rl)
+			err := c.next.Authenticate(checkCtx, username, password)
+			if err == nil && known {
+				c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
+			}
+			return rl.authFailure, err
+		})
+		var res singleflight.Result
+		select {
+		case res = <-ch:
+		case <-ctx.Done():
+			return Errorf(ECANCELED, "the client closed the request while its login was checked")
+		}
+		// A check started from another address that is locked says
+		// nothing about this login's own address: check again, once
+		// more than the checks that could be in the way.
+		var al *addrLockedError
+		if res.Shared && errors.As(res.Err, &al) && al.addr != clientKey && try < 2 {
+			continue
+		}
+		if reason, _ := res.Val.(string); reason != "" {
+			noteAuthFailure(ctx, reason)
+		}
+		return res.Err
+	}
 }
 
 // digest is the entry key: the username's length comes first, so that no
 // other split of the same bytes into username and password collides.
 func (c *cachedAuth) digest(username, password string) [sha256.Size]byte {
-	mac := c.macs.Get().(hash.Hash)
-	defer c.macs.Put(mac)
-	mac.Reset()
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(username)))
-	mac.Write(n[:])
-	mac.Write([]byte(username))
-	mac.Write([]byte(password))
+	m := c.macs.Get().(*keyedMAC)
+	defer c.macs.Put(m)
+	m.mac.Reset()
+	// One Write of a reused buffer: converting the strings to []byte for
+	// the hash.Hash interface would allocate twice a login.
+	m.buf = binary.BigEndian.AppendUint32(m.buf[:0], uint32(len(username)))
+	m.buf = append(m.buf, username...)
+	m.buf = append(m.buf, password...)
+	m.mac.Write(m.buf)
+	clear(m.buf) // the password does not stay in the pool
 	var out [sha256.Size]byte
-	mac.Sum(out[:0])
+	copy(out[:], m.mac.Sum(m.sum[:0])) // into m.sum: out would escape to the heap
 	return out
+}
+
+// keyedMAC is a pooled HMAC keyed with the process's key, and its input
+// buffer.
+type keyedMAC struct {
+	mac hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
 }
 
 func (c *cachedAuth) hit(key [sha256.Size]byte, hash []byte) bool {

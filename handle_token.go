@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -166,27 +167,79 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 // encoder checks every byte of the ~500-byte token for escaping, which was
 // a fifth of the handler's time (BenchmarkTokenThroughput).
 func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
-	identity, _ := json.Marshal(resp.Identity) // a string always encodes
-	buf := make([]byte, 0, len(resp.Token)+len(identity)+len(resp.ExpiresAt)+48)
-	buf = append(buf, `{"token":"`...)
+	bp := responseBuffers.Get().(*[]byte)
+	defer responseBuffers.Put(bp)
+	buf := append((*bp)[:0], `{"token":"`...)
 	buf = append(buf, resp.Token...)
 	buf = append(buf, `","identity":`...)
-	buf = append(buf, identity...)
+	if plainJSONString(resp.Identity) {
+		buf = append(buf, '"')
+		buf = append(buf, resp.Identity...)
+		buf = append(buf, '"')
+	} else {
+		identity, _ := json.Marshal(resp.Identity) // a string always encodes
+		buf = append(buf, identity...)
+	}
 	buf = append(buf, `,"expires_at":"`...)
 	buf = append(buf, resp.ExpiresAt...)
 	buf = append(buf, "\"}\n"...)
+	*bp = buf
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf)
 }
+
+// Header values shared by every 200 (net/http only reads them).
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
+
+// responseBuffers hold the 200 answers as they are assembled; net/http
+// copies what is written, so a buffer is free again once Write returns.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// plainJSONString reports whether encoding/json writes s as is between
+// quotes: printable ASCII other than the characters it escapes.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// bodyBuffers are the buffers request bodies are read into.
+var bodyBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
 
 // decodeTokenRequest reads a JSON or form body. An empty body is allowed
 // (credentials may come in the Authorization header).
 func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
 	var req tokenRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	// The body goes into a pooled buffer, cleared before it goes back (it
+	// holds a password). Nothing decoded from it points into it: the JSON
+	// decoder and url.ParseQuery copy every string.
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		clear(buf.Bytes())
+		buf.Reset()
+		if buf.Cap() <= 4<<10 { // a rare big body is not kept
+			bodyBuffers.Put(buf)
+		}
+	}()
+	// A body whose length is declared is already cut at that length by
+	// net/http: only a longer declared length or a chunked body needs
+	// MaxBytesReader, which also tells the server to close the connection.
+	var err error
+	if r.ContentLength >= 0 && r.ContentLength <= maxBodyBytes {
+		_, err = buf.ReadFrom(r.Body)
+	} else {
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	}
+	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -207,8 +260,14 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 	}
 	switch mediaType {
 	case "application/json":
-		err := decodeJSONRequest(body, &req)
-		return req, err
+		if decodeSimpleJSON(body, &req) {
+			return req, nil
+		}
+		// Only here does the request go to the heap (encoding/json
+		// keeps a pointer to it), and it starts from zero again.
+		full := new(tokenRequest)
+		err := decodeJSONRequest(body, full)
+		return *full, err
 	case "application/x-www-form-urlencoded":
 		return decodeFormRequest(body)
 	case "":

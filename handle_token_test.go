@@ -341,7 +341,7 @@ func TestWriteTokenResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, identity := range []string{"alice", `quote " and \ backslash`, "<script>&", "é 中文 \u2028", "tab\there"} {
+	for _, identity := range []string{"alice", `quote " and \ backslash`, "<script>&", "é 中文 \u2028", "tab\there", " ~!#$%'()*+,-./:;=?@[]^_`{|}", "del\x7f"} {
 		resp := tokenResponse{Token: token, Identity: identity, ExpiresAt: "2026-11-27T02:32:11Z"}
 		rec := httptest.NewRecorder()
 		writeTokenResponse(rec, resp)

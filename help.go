@@ -16,8 +16,8 @@ var errHelp = errors.New("help shown")
 // say about each command: its synopsis, and a few lines on what it does.
 // The flag set lists the flags.
 var commandHelp = map[string]struct{ synopsis, about string }{
-	"serve": {"tokend [serve] [--dev] [--env-file FILE]",
-		"Serve POST /token, GET /healthz, /readyz and /metrics. --dev: development mode,\nwith fake credentials, a demo user and the demo page at GET /. SIGINT or SIGTERM\nstops it after the requests in flight; SIGHUP reloads the users file."},
+	"serve": {"tokend [serve] [--dev] [--pprof] [--env-file FILE]",
+		"Serve POST /token, GET /healthz, /readyz and /metrics. --dev: development mode,\nwith fake credentials, a demo user and the demo page at GET /. --pprof: Go's\nprofiler at /debug/pprof/ on METRICS_ADDR. SIGINT or SIGTERM stops it after the\nrequests in flight; SIGHUP reloads the users file."},
 	"check": {"tokend check [--env-file FILE]",
 		"Check the settings and the users file as start-up does: print a summary and\nany warnings, or exit 1 with every problem listed."},
 	"mint": {"tokend mint --identity NAME [--grant G]... [--room ROOM] [--ttl SECONDS] [--voice-param NAME=VALUE]... [--env-file FILE]",
@@ -30,7 +30,9 @@ var commandHelp = map[string]struct{ synopsis, about string }{
 		"Add a user or change their password. The password is read from stdin, or\nprompted for twice without echo on a terminal; never from the command line."},
 	"user del":  {"tokend user del [--env-file FILE] NAME", "Remove a user from the users file."},
 	"user list": {"tokend user list [--env-file FILE]", "List the users in the users file."},
-	"version":   {"tokend version", "Print the version and the commit tokend was built from."},
+	"unlock": {"tokend unlock --user NAME | --address ADDR [--env-file FILE]",
+		"Lift a login lock now, through the running tokend's METRICS_ADDR listener\n(POST /admin/unlock). A restart also clears every lock."},
+	"version": {"tokend version", "Print the version and the commit tokend was built from."},
 }
 
 // isHelpFlag reports whether arg asks for help, as -h and --help do.

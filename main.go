@@ -35,10 +35,11 @@ var errUsage = errors.New("usage")
 var usage = `tokend trades a user's login for a short-lived Twilio access token.
 
 Usage:
-  tokend [serve] [--dev]      serve POST /token, GET /healthz, /readyz and /metrics
+  tokend [serve] [--dev] [--pprof]
+                              serve POST /token, GET /healthz, /readyz and /metrics
                               (--dev: development mode, fake credentials, the demo page
                               at GET /); SIGINT or SIGTERM stops it after the requests
-                              in flight
+                              in flight; --pprof: Go's profiler on METRICS_ADDR
   tokend check                check the settings and the users file as start-up does;
                               exit 1 with every problem listed
   tokend mint --identity NAME [--grant G]... [--room ROOM] [--ttl SECONDS]
@@ -53,6 +54,9 @@ Usage:
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
   tokend user list            list the users
+  tokend unlock --user NAME | --address ADDR
+                              lift a login lock now, through the running tokend's
+                              METRICS_ADDR listener (a restart also clears every lock)
   tokend version              print the version and the commit it was built from
   tokend help [COMMAND]       show this help, or one command's
 
@@ -103,6 +107,7 @@ func dispatch(ctx context.Context, cmd string, args []string, getenv func(string
 		fs := newFlagSet("serve", stderr)
 		envFile := envFileFlag(fs)
 		dev := fs.Bool("dev", false, "development mode: fake credentials, a demo user, loopback only")
+		withPprof := fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on METRICS_ADDR (for measuring)")
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
@@ -110,7 +115,7 @@ func dispatch(ctx context.Context, cmd string, args []string, getenv func(string
 		if err != nil {
 			return err
 		}
-		return serve(ctx, lookup, serveOptions{dev: *dev, envFile: *envFile, envFound: found, environ: environFrom(ctx), now: now}, stdout, stderr)
+		return serve(ctx, lookup, serveOptions{dev: *dev, pprof: *withPprof, envFile: *envFile, envFound: found, environ: environFrom(ctx), now: now}, stdout, stderr)
 	case "check":
 		return runCheck(args, getenv, environFrom(ctx), stdout, stderr)
 	case "mint":
@@ -119,6 +124,8 @@ func dispatch(ctx context.Context, cmd string, args []string, getenv func(string
 		return runDecode(args, getenv, now, stdin, stdout, stderr)
 	case "user":
 		return runUser(args, getenv, stdin, stdout, stderr)
+	case "unlock":
+		return runUnlock(ctx, args, getenv, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	default:

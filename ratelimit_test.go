@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -318,40 +319,176 @@ func TestAddrKey(t *testing.T) {
 	}
 }
 
-// TestBudgetsInFlight: attempts in flight are held against the budget, so
-// a burst of concurrent guesses cannot all pass the check before the first
-// failure is counted.
-func TestBudgetsInFlight(t *testing.T) {
+// newBudgetTable makes a table of one backend: burst events per key,
+// refilled at perSecond, on the clock now.
+type newBudgetTable func(burst int, perSecond float64, now func() time.Time) budgetTable
+
+// TestBudgetTables runs the tests every budgetTable backend must pass (the
+// in-memory one today; a shared one, such as Redis, joins the list).
+func TestBudgetTables(t *testing.T) {
+	backends := map[string]newBudgetTable{
+		"memory": func(burst int, perSecond float64, now func() time.Time) budgetTable {
+			return newBudgets(burst, perSecond, 100, now)
+		},
+	}
+	for name, newTable := range backends {
+		t.Run(name+"/take", func(t *testing.T) { testBudgetsTake(t, newTable) })
+		t.Run(name+"/in flight", func(t *testing.T) { testBudgetsInFlight(t, newTable) })
+		t.Run(name+"/reset", func(t *testing.T) { testBudgetsReset(t, newTable) })
+	}
+}
+
+// testBudgetsTake: the request budget spends an event per request and
+// says how long until the next.
+func testBudgetsTake(t *testing.T, newTable newBudgetTable) {
 	clock := newTestClock()
-	b := newBudgets(2, 1, 100, clock.now)
+	b := newTable(2, 0.5, clock.now)
 	for i := range 2 {
-		if _, ok := b.begin("alice"); !ok {
-			t.Fatalf("attempt %d refused", i)
+		if wait, ok := b.take("198.51.100.7"); !ok {
+			t.Fatalf("request %d refused (wait %s)", i, wait)
 		}
 	}
-	if wait, ok := b.begin("alice"); ok || wait != time.Second {
-		t.Fatalf("third attempt in flight: ok=%v wait=%s", ok, wait)
+	if wait, ok := b.take("198.51.100.7"); ok || wait != 2*time.Second {
+		t.Errorf("third request: ok=%v wait=%s, want refused for 2s", ok, wait)
 	}
-	b.end("alice", false) // a success gives its place back
-	if _, ok := b.begin("alice"); !ok {
-		t.Fatal("attempt after a success refused")
+	if _, ok := b.take("203.0.113.9"); !ok {
+		t.Error("another key refused")
+	}
+	clock.advance(2 * time.Second)
+	if _, ok := b.take("198.51.100.7"); !ok {
+		t.Error("refused after the refill")
+	}
+}
+
+// TestBudgetsIdle: the in-memory table says idle exactly when it holds no
+// bucket, so a login with no failure anywhere takes no lock.
+func TestBudgetsIdle(t *testing.T) {
+	b := newBudgets(1, 1.0/40, 100, newTestClock().now)
+	if !b.idle() {
+		t.Error("a new table is not idle")
+	}
+	b.begin(context.Background(), "alice", 0)
+	b.end("alice", true)
+	if b.idle() {
+		t.Error("a table with a lock is idle")
+	}
+	b.reset("alice")
+	if !b.idle() {
+		t.Error("not idle once the only lock is reset")
+	}
+	if !(*budgets)(nil).idle() {
+		t.Error("no limit is not idle")
+	}
+	// A success leaves no entry behind.
+	b.begin(context.Background(), "bob", 0)
+	if b.idle() {
+		t.Error("a table with an attempt in flight is idle")
+	}
+	b.end("bob", false)
+	if !b.idle() {
+		t.Error("a success left an entry")
+	}
+}
+
+// testBudgetsInFlight: attempts in flight hold the budget's last events, so
+// the checks running at once can never spend more than is left; an attempt
+// that finds them held waits for one to end instead of being refused, and a
+// lock is only what failures charged.
+func testBudgetsInFlight(t *testing.T, newTable newBudgetTable) {
+	ctx := context.Background()
+	b := newTable(2, 1, newTestClock().now)
+	for i := range 2 {
+		if _, locked, err := b.begin(ctx, "alice", time.Minute); locked || err != nil {
+			t.Fatalf("attempt %d refused: locked=%v %v", i, locked, err)
+		}
+	}
+	if wait, locked := b.locked("alice"); locked {
+		t.Fatalf("two attempts in flight reported as a lock (wait %s)", wait)
+	}
+	// A third waits: both events are held. It is not refused.
+	if _, locked, err := b.begin(ctx, "alice", 0); locked || err != errAttemptsInFlight {
+		t.Fatalf("third attempt, no wait: locked=%v %v", locked, err)
+	}
+	third := make(chan error, 1)
+	go func() {
+		_, locked, err := b.begin(ctx, "alice", time.Minute)
+		if locked {
+			err = errors.New("locked")
+		}
+		third <- err
+	}()
+	b.end("alice", false) // a success gives its event back: the third goes on
+	if err := <-third; err != nil {
+		t.Fatalf("third attempt after a success: %v", err)
 	}
 	b.end("alice", true)
+	// The last attempt in flight is waited for, and its failure locks.
+	fourth := make(chan time.Duration, 1)
+	go func() {
+		wait, locked, err := b.begin(ctx, "alice", time.Minute)
+		if !locked || err != nil {
+			t.Errorf("fourth attempt: locked=%v %v", locked, err)
+		}
+		fourth <- wait
+	}()
 	b.end("alice", true)
-	if wait, ok := b.begin("alice"); ok || wait != time.Second {
-		t.Fatalf("after two failures: ok=%v wait=%s", ok, wait)
+	if wait := <-fourth; wait != time.Second {
+		t.Errorf("after two failures: wait %s, want 1s", wait)
+	}
+	if wait, locked := b.locked("alice"); !locked || wait != time.Second {
+		t.Errorf("locked(alice) = %s %v, want 1s true", wait, locked)
+	}
+	// A waiting attempt stops when its client goes.
+	c := newTable(1, 1, newTestClock().now)
+	c.begin(ctx, "bob", time.Minute)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, locked, err := c.begin(gone, "bob", time.Minute); locked || err != context.Canceled {
+		t.Errorf("canceled wait: locked=%v %v", locked, err)
+	}
+}
+
+// testBudgetsReset: reset lifts a lock at once, and an attempt in flight
+// during the reset is still charged when it fails. A table with a lock is
+// never idle.
+func testBudgetsReset(t *testing.T, newTable newBudgetTable) {
+	ctx := context.Background()
+	b := newTable(1, 1.0/40, newTestClock().now)
+	if b.reset("alice") {
+		t.Error("reset of a key never seen reported a lock")
+	}
+	b.begin(ctx, "alice", 0)
+	b.end("alice", true)
+	if _, locked := b.locked("alice"); !locked {
+		t.Fatal("one failure did not lock a budget of one")
+	}
+	if b.idle() {
+		t.Error("a table with a lock is idle")
+	}
+	if !b.reset("alice") {
+		t.Error("reset of a locked key reported none")
+	}
+	if _, locked := b.locked("alice"); locked {
+		t.Fatal("still locked after reset")
+	}
+	b.begin(ctx, "alice", 0)
+	b.reset("alice")
+	b.end("alice", true)
+	if wait, locked := b.locked("alice"); !locked || wait != 40*time.Second {
+		t.Errorf("failure in flight across a reset: %s %v", wait, locked)
 	}
 }
 
 // TestBudgetsEvictedInFlight: a failure whose key was evicted while it was
 // in flight is still charged.
 func TestBudgetsEvictedInFlight(t *testing.T) {
+	ctx := context.Background()
 	b := newBudgets(1, 1, 1, newTestClock().now)
-	b.begin("alice")
-	b.begin("bob") // the table holds one key: alice's goes
+	b.begin(ctx, "alice", 0)
+	b.begin(ctx, "bob", 0) // the table holds one key: alice's goes
 	b.end("alice", true)
-	if wait, ok := b.begin("alice"); ok || wait != time.Second {
-		t.Errorf("after a failure charged late: ok=%v wait=%s", ok, wait)
+	if wait, locked := b.locked("alice"); !locked || wait != time.Second {
+		t.Errorf("after a failure charged late: locked=%v wait=%s", locked, wait)
 	}
 	if n := b.len(); n != 1 {
 		t.Errorf("%d entries, cap 1", n)
@@ -363,32 +500,34 @@ func TestBudgetsEvictedInFlight(t *testing.T) {
 // the buckets are full again.
 func TestBudgetsMemory(t *testing.T) {
 	clock := newTestClock()
+	ctx := context.Background()
 	const max = 1000
 	b := newBudgets(3, 1.0/40, max, clock.now) // 3 failures, then one every 40 s
 	for range 3 {
-		b.begin("alice")
+		b.begin(ctx, "alice", 0)
 		b.end("alice", true)
 	}
 	for i := range 100 * max {
 		key := userKey(fmt.Sprintf("random-%d", i))
-		if _, ok := b.begin(key); !ok {
-			t.Fatalf("a fresh key was refused at %d", i)
+		if _, locked, err := b.begin(ctx, key, 0); locked || err != nil {
+			t.Fatalf("a fresh key was refused at %d: %v", i, err)
 		}
 		b.end(key, true)
 		if n := b.len(); n > max {
 			t.Fatalf("%d entries after %d keys, cap %d", n, i+1, max)
 		}
 	}
-	if _, ok := b.begin("alice"); ok {
+	if _, locked := b.locked("alice"); !locked {
 		t.Error("the flood evicted the locked key")
 	}
-	// Once every bucket is full again, the entries are gone at the next sweep.
+	// Once every bucket is full again, the entries are gone at the next
+	// sweep (which a new key starts); the new key's, in flight, remains.
 	clock.advance(2 * time.Minute)
-	b.begin("someone")
-	b.end("someone", false)
+	b.begin(ctx, "someone", 0)
 	if n := b.len(); n != 1 {
 		t.Errorf("%d entries after expiry, want 1", n)
 	}
+	b.end("someone", false)
 }
 
 // TestLimiterFlood drives a flood of random usernames through the server:
@@ -397,7 +536,7 @@ func TestLimiterFlood(t *testing.T) {
 	clock := newTestClock()
 	l := newLoginLimits(Limits{UserFailures: 10, UserFailuresPerHour: 90, AddrFailures: 1 << 20, AddrFailuresPerHour: 1 << 20,
 		AddrRequests: 1 << 20, AddrRequestsPerSecond: 1 << 20, MaxKeys: 200}, clock.now)
-	auth := l.guard(errAuthAlways{})
+	auth := l.guard(errAuthAlways{}, time.Second)
 	for i := range 5000 {
 		ctx := withClient(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
 		l.requests.take(clientKeyFrom(ctx))
@@ -405,7 +544,7 @@ func TestLimiterFlood(t *testing.T) {
 			t.Fatalf("%d: %v", i, err)
 		}
 	}
-	for name, b := range map[string]*budgets{"requests": l.requests, "addrFails": l.addrFails, "userFails": l.userFails} {
+	for name, b := range map[string]*budgets{"requests": l.requests.(*budgets), "addrFails": l.addrFails.(*budgets), "userFails": l.userFails.(*budgets)} {
 		if n := b.len(); n > 200 {
 			t.Errorf("%s holds %d keys, cap 200", name, n)
 		}

@@ -21,6 +21,7 @@ type serveOptions struct {
 	envFile  string
 	envFound bool
 	environ  []string // the process environment's names, for warnings
+	pprof    bool     // Go's profiler at /debug/pprof/ on METRICS_ADDR
 	now      func() time.Time
 }
 
@@ -57,6 +58,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if err != nil {
 		return err
 	}
+	if opt.pprof && cfg.MetricsAddr == "" {
+		return errors.New("--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR")
+	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	for _, w := range warnings {
 		log.Warn(w)
@@ -89,9 +93,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	servers := []*listening{{setting: "LISTEN_ADDR", addr: cfg.ListenAddr, srv: api}}
 	if cfg.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", handleMetrics(log, m))
+		mux := adminRoutes(log, m, auth.limits, opt.pprof)
 		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
+
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {

@@ -193,8 +193,47 @@ func TestRunMetricsAddr(t *testing.T) {
 	if status, _ := get(t, http.DefaultClient, "http://"+metricsAddr+"/token"); status != 404 {
 		t.Errorf("/token on METRICS_ADDR: %d", status)
 	}
+	// Lifting a login lock is for operators: on METRICS_ADDR only.
+	if resp, _ := postJSON(t, base+"/admin/unlock?username=alice", nil); resp.StatusCode != 404 {
+		t.Errorf("/admin/unlock beside /token: %d", resp.StatusCode)
+	}
+	resp, err := http.Post("http://"+metricsAddr+"/admin/unlock?username=alice", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"username":"alice","was_locked":false}` + "\n"; resp.StatusCode != 200 || string(b) != want {
+		t.Errorf("/admin/unlock on METRICS_ADDR: %d %s", resp.StatusCode, b)
+	}
+	if status, _ := get(t, http.DefaultClient, "http://"+metricsAddr+"/debug/pprof/"); status != 404 {
+		t.Errorf("/debug/pprof/ without --pprof: %d", status)
+	}
 	if !strings.Contains(stderr.String(), "metrics_addr="+metricsAddr) {
 		t.Errorf("start-up does not name METRICS_ADDR: %s", stderr.String())
+	}
+}
+
+// TestRunPprof: serve --pprof serves Go's profiler on METRICS_ADDR only, and
+// refuses to start without it.
+func TestRunPprof(t *testing.T) {
+	env := testEnv(t)
+	envFile := filepath.Join(t.TempDir(), ".env")
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"tokend", "serve", "--pprof", "--env-file", envFile}, mapEnv(env), time.Now, strings.NewReader(""), &stdout, &stderr)
+	if want := "--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR"; err == nil || err.Error() != want {
+		t.Errorf("--pprof without METRICS_ADDR: %v", err)
+	}
+	metricsAddr := freeAddr(t)
+	env["METRICS_ADDR"] = metricsAddr
+	errc := startRun(t, []string{"serve", "--pprof", "--env-file", envFile}, env, &stdout, &stderr)
+	base := "http://" + env["LISTEN_ADDR"]
+	waitReady(t, base, errc)
+	if status, body := get(t, http.DefaultClient, "http://"+metricsAddr+"/debug/pprof/"); status != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ on METRICS_ADDR: %d", status)
+	}
+	if status, _ := get(t, http.DefaultClient, base+"/debug/pprof/"); status != 404 {
+		t.Errorf("/debug/pprof/ beside /token: %d", status)
 	}
 }
 

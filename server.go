@@ -15,8 +15,14 @@ import (
 func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userStore, m *metrics, now func() time.Time, opts ...loginOption) http.Handler {
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
-	limits := newLoginLimits(cfg.Limits, now)
-	logins := &signIn{auth: limits.guard(auth)}
+	// An auth stack brings the limits it charges; any other auth gets its own.
+	var limits *loginLimits
+	if s, ok := auth.(*authStack); ok {
+		limits = s.limits
+	} else {
+		limits = newLoginLimits(cfg.Limits, now)
+	}
+	logins := &signIn{auth: limits.guard(auth, cfg.BcryptMaxWait)}
 	for _, opt := range opts {
 		opt(logins)
 	}

@@ -54,6 +54,8 @@ type signer struct {
 	encoder *json.Encoder // writes to claims
 	num     [20]byte      // scratch for a decimal time
 	token   []byte
+	grants  Grants            // the grants being encoded
+	sum     [sha256.Size]byte // the signature being encoded
 }
 
 // maxPooledBytes keeps a signer that served an unusually large token out of
@@ -93,8 +95,16 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		return "", Claims{}, fmt.Errorf("ttl %s is outside 1s to %s", ttl, maxTokenTTL)
 	}
 	t := now.Unix()
+	s := m.signers.Get().(*signer)
+	defer func() {
+		if s.claims.Cap() <= maxPooledBytes && cap(s.token) <= maxPooledBytes {
+			m.signers.Put(s)
+		}
+	}()
+	// The JTI in one allocation: "SK…-" then the time.
+	jti := strconv.AppendInt(append(append(s.token[:0], m.apiKeySID...), '-'), t, 10)
 	c := Claims{
-		JTI:       m.apiKeySID + "-" + strconv.FormatInt(t, 10),
+		JTI:       string(jti),
 		Issuer:    m.apiKeySID,
 		Subject:   m.accountSID,
 		IssuedAt:  t,
@@ -102,12 +112,6 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		ExpiresAt: t + int64(ttl/time.Second),
 		Grants:    grants,
 	}
-	s := m.signers.Get().(*signer)
-	defer func() {
-		if s.claims.Cap() <= maxPooledBytes && cap(s.token) <= maxPooledBytes {
-			m.signers.Put(s)
-		}
-	}()
 	// The claims exactly as json.Marshal(&c) writes them: the key's parts
 	// and the times by hand, the grants by an Encoder, which escapes as
 	// json.Marshal does but into a reused buffer (and ends with a newline,
@@ -123,7 +127,12 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		s.claims.Write(strconv.AppendInt(s.num[:0], part.n, 10))
 		s.claims.WriteString(part.next)
 	}
-	if err := s.encoder.Encode(&c.Grants); err != nil {
+	// Encoded from the signer, which is on the heap already: &c.Grants
+	// would move c there too.
+	s.grants = c.Grants
+	err := s.encoder.Encode(&s.grants)
+	s.grants = Grants{} // the pool keeps no request's grants
+	if err != nil {
 		return "", Claims{}, fmt.Errorf("encode claims: %w", err)
 	}
 	s.claims.Truncate(s.claims.Len() - 1)
@@ -137,9 +146,8 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 	buf = enc.AppendEncode(buf, payload)
 	s.mac.Reset()
 	s.mac.Write(buf)
-	var sum [sha256.Size]byte
 	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, s.mac.Sum(sum[:0]))
+	buf = enc.AppendEncode(buf, s.mac.Sum(s.sum[:0])) // into the signer: a local array would escape
 	s.token = buf
 	return string(buf), c, nil
 }

@@ -1,0 +1,108 @@
+#!/bin/sh
+# bench-wrk: POST /token of the built tokend under wrk, with a warm cache and
+# the default middleware (log level error, metrics, CORS, limits; only the
+# request budget raised, so that one client address may send this fast),
+# against internal/benchsrv, a constant-JSON net/http handler, in the same
+# run: ROUNDS rounds of both, in alternating order. It prints each round's
+# ratio, the median and range, and every answer that was not a 200.
+#
+#   make bench-wrk                        # ROUNDS=5 DURATION=3s CONNS=32 THREADS=2
+#   PPROF=cpu.pprof make bench-wrk         # also a CPU profile of tokend under wrk
+#
+# wrk is the Debian package: apt-get install -y wrk
+set -eu
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-3s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+GO=${GO:-go}
+TOKEND_ADDR=127.0.0.1:${TOKEND_PORT:-18080}
+METRICS=127.0.0.1:${METRICS_PORT:-18090}
+CONST_ADDR=127.0.0.1:${CONST_PORT:-18081}
+
+command -v wrk >/dev/null || { echo "bench-wrk: wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+here=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+pids=""
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT INT TERM
+
+(cd "$here" && $GO build -o "$tmp/tokend" . && $GO build -o "$tmp/benchsrv" ./internal/benchsrv)
+
+password=bench-password-$$
+cat >"$tmp/env" <<ENV
+TWILIO_ACCOUNT_SID=ACdeadbeefdeadbeefdeadbeefdeadbeef
+TWILIO_API_KEY_SID=SKdeadbeefdeadbeefdeadbeefdeadbeef
+TWILIO_API_KEY_SECRET=bench-secret-not-a-real-one-0123456789
+USERS_FILE=$tmp/users
+LISTEN_ADDR=$TOKEND_ADDR
+METRICS_ADDR=$METRICS
+LOG_LEVEL=error
+CORS_ALLOWED_ORIGINS=https://app.example.com
+TOKEN_GRANTS=video
+LIMIT_ADDR_REQUESTS=1000000
+LIMIT_ADDR_REQUESTS_PER_SECOND=1000000
+ENV
+printf '%s\n' "$password" | "$tmp/tokend" user add --env-file "$tmp/env" bench >/dev/null
+
+pprof_flag=""
+[ -n "${PPROF:-}" ] && pprof_flag=--pprof
+"$tmp/tokend" serve --env-file "$tmp/env" $pprof_flag 2>"$tmp/tokend.log" &
+tokend_pid=$!
+pids="$pids $tokend_pid"
+body="{\"username\":\"bench\",\"password\":\"$password\"}"
+i=0
+until size=$(curl -sf -o /dev/null -w '%{size_download}' -H 'Content-Type: application/json' -d "$body" "http://$TOKEND_ADDR/token"); do
+	i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend did not answer 200:" >&2; cat "$tmp/tokend.log" >&2; exit 1; }
+	sleep 0.1
+done
+"$tmp/benchsrv" -addr "$CONST_ADDR" -size "$size" &
+const_pid=$!
+pids="$pids $const_pid"
+until curl -sf -o /dev/null "http://$CONST_ADDR/"; do sleep 0.1; done
+
+export BENCH_BODY="$body"
+# ticks: CPU time (user + system, in clock ticks) the process has used.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# run URL PID: one wrk run; its RESULT line gains cpu_us, the server's CPU
+# time per request in microseconds.
+run() {
+	t0=$(ticks "$2")
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$here/scripts/wrk-status.lua" "$1" | grep '^RESULT')
+	t1=$(ticks "$2")
+	echo "$out" | awk -v d=$((t1 - t0)) -v hz="$hz" '{ split($2, r, "="); printf "%s cpu_us=%.1f\n", $0, d / hz * 1e6 / r[2] }'
+}
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers) vs constant JSON, $ROUNDS rounds"
+ratios=""
+cpus=""
+bad=0
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	if [ $((r % 2)) -eq 1 ]; then c=$(run "http://$CONST_ADDR/token" $const_pid); t=$(run "http://$TOKEND_ADDR/token" $tokend_pid)
+	else t=$(run "http://$TOKEND_ADDR/token" $tokend_pid); c=$(run "http://$CONST_ADDR/token" $const_pid); fi
+	ratio=$(awk -v a="$(field "$t" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", a / b }')
+	cpu=$(awk -v a="$(field "$t" cpu_us)" -v b="$(field "$c" cpu_us)" 'BEGIN { printf "%.3f", b / a }')
+	bad=$((bad + $(field "$t" non200) + $(field "$t" socket_errors) + $(field "$c" non200) + $(field "$c" socket_errors)))
+	printf 'round %d: token %s req/s (non-200 %s, p99 %s ms, %s µs CPU each), constant %s req/s (non-200 %s, %s µs CPU each): ratio %s, CPU ratio %s\n' \
+		"$r" "$(field "$t" rps)" "$(field "$t" non200)" "$(field "$t" p99_ms)" "$(field "$t" cpu_us)" \
+		"$(field "$c" rps)" "$(field "$c" non200)" "$(field "$c" cpu_us)" "$ratio" "$cpu"
+	ratios="$ratios $ratio"
+	cpus="$cpus $cpu"
+	r=$((r + 1))
+done
+summary() { tr ' ' '\n' | grep . | sort -n | awk -v what="$1" '
+	{ v[NR] = $1 } END { printf "%s: median %.3f, range %.3f-%.3f over %d rounds\n", what, v[int((NR + 1) / 2)], v[1], v[NR], NR }'; }
+echo "$ratios" | summary "throughput ratio token/constant (req/s)"
+echo "$cpus" | summary "CPU ratio constant/token (server CPU time per request)"
+echo "answers not 200 (or socket errors), both servers, all rounds: $bad"
+if [ -n "${PPROF:-}" ]; then
+	curl -sf -o "$PPROF" "http://$METRICS/debug/pprof/profile?seconds=5" &
+	cp=$!
+	wrk -t"$THREADS" -c"$CONNS" -d6s -s "$here/scripts/wrk-status.lua" "http://$TOKEND_ADDR/token" >/dev/null
+	wait $cp
+	echo "CPU profile of tokend under wrk: $PPROF (go tool pprof -top $PPROF)"
+fi
+[ "$bad" -eq 0 ]
