@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"tokend/internal/passhash"
+	userstore "tokend/internal/users"
 )
 
 // Authenticator checks a username and password. It returns nil when they
@@ -40,46 +45,93 @@ func (s *userStore) Load() *Users                      { return s.users.Load() }
 func (s *userStore) Store(u *Users)                    { s.users.Store(u) }
 func (s *userStore) Lookup(name string) ([]byte, bool) { return s.users.Load().Hash(name) }
 
-// bcryptAuth checks passwords against the users' bcrypt hashes. An unknown
-// user is checked against a dummy hash of the same cost, so that a miss takes
-// as long as a wrong password.
+// bcryptAuth checks passwords against the users' stored hashes, in every
+// format passhash knows (bcrypt was the first). An unknown user is checked
+// against a dummy hash of the same format and cost as the users' most
+// common one, so that a miss takes as long as a wrong password. A store
+// that cannot answer gets 503, never 401: the password may be right.
 type bcryptAuth struct {
-	users *userStore
-	dummy atomic.Pointer[[]byte]
-	// compare is checkPassword; tests count the calls through it.
+	users  userstore.Store
+	limits passhash.Limits
+	health *storeHealth
+	dummy  atomic.Pointer[[]byte]
+	// compare verifies a password; tests count the calls through it.
 	compare func(hash []byte, password string) bool
 }
 
-// newBcryptAuth returns a bcryptAuth whose dummy hash has the cost of the
-// users' own hashes (the highest, if they differ).
-func newBcryptAuth(users *userStore) (*bcryptAuth, error) {
-	a := &bcryptAuth{users: users, compare: checkPassword}
-	if err := a.matchCost(users.Load()); err != nil {
+// newBcryptAuth returns a bcryptAuth over the users file's users.
+func newBcryptAuth(store *userStore) (*bcryptAuth, error) {
+	return newStoreAuth(fileStore(store), hashesOf(store.Load()), passhash.DefaultLimits, nil)
+}
+
+// newStoreAuth returns a bcryptAuth over store, whose dummy hash follows
+// sample (some of the stored hashes).
+func newStoreAuth(store userstore.Store, sample []string, lim passhash.Limits, health *storeHealth) (*bcryptAuth, error) {
+	if health == nil {
+		health = newStoreHealth(slog.New(slog.DiscardHandler), 0)
+	}
+	a := &bcryptAuth{users: store, limits: lim, health: health}
+	a.compare = func(hash []byte, password string) bool {
+		ok, _ := passhash.Verify(string(hash), []byte(password), a.limits)
+		return ok
+	}
+	if err := a.matchHashes(sample); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// matchCost makes a new dummy hash when the highest cost of u's hashes is
-// not the dummy's, so that a reload that rehashes users keeps unknown
-// users as slow as wrong passwords.
-func (a *bcryptAuth) matchCost(u *Users) error {
-	cost := userCost
-	if u.Len() > 0 {
-		cost = bcrypt.MinCost
-		for _, name := range u.Names() {
-			h, _ := u.Hash(name)
-			if c, err := bcrypt.Cost(h); err == nil && c > cost {
-				cost = c
-			}
+// fileStore is the users file as a users.Store.
+func fileStore(s *userStore) userstore.Store {
+	return userstore.NewFile(func() userstore.Table { return s.Load() })
+}
+
+// hashesOf returns every hash of u.
+func hashesOf(u *Users) []string {
+	var out []string
+	for _, name := range u.Names() {
+		h, _ := u.Hash(name)
+		out = append(out, string(h))
+	}
+	return out
+}
+
+// matchCost makes the dummy follow u's hashes after a reload, so that a
+// reload that rehashes users keeps unknown users as slow as wrong passwords.
+func (a *bcryptAuth) matchCost(u *Users) error { return a.matchHashes(hashesOf(u)) }
+
+// matchHashes makes a new dummy hash when the most common shape (format and
+// cost) among sample is not the dummy's. With no sample, the dummy is bcrypt
+// at the cost `tokend user add` uses.
+func (a *bcryptAuth) matchHashes(sample []string) error {
+	count := map[string]int{}
+	example := map[string]string{}
+	for _, h := range sample {
+		if passhash.Check(h, a.limits) != nil {
+			continue
+		}
+		shape := passhash.Shape(h)
+		count[shape]++
+		example[shape] = h
+	}
+	best := ""
+	for shape, n := range count {
+		if n > count[best] || n == count[best] && shape > best {
+			best = shape
 		}
 	}
-	if d := a.dummy.Load(); d != nil {
-		if c, err := bcrypt.Cost(*d); err == nil && c == cost {
-			return nil
-		}
+	if d := a.dummy.Load(); d != nil && (best == "" || passhash.Shape(string(*d)) == best) {
+		return nil
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
+	var dummy []byte
+	var err error
+	if best == "" {
+		dummy, err = bcrypt.GenerateFromPassword([]byte(rand.Text()), userCost)
+	} else {
+		var d string
+		d, err = passhash.DummyLike(example[best], a.limits)
+		dummy = []byte(d)
+	}
 	if err != nil {
 		return fmt.Errorf("dummy hash: %w", err)
 	}
@@ -90,13 +142,28 @@ func (a *bcryptAuth) matchCost(u *Users) error {
 // Authenticate notes in ctx why a login failed, for the metrics and the log;
 // the error is errBadCredentials either way.
 func (a *bcryptAuth) Authenticate(ctx context.Context, username, password string) error {
-	hash, ok := a.users.Lookup(username)
-	if !ok {
+	hash, err := a.users.Lookup(ctx, username)
+	switch {
+	case errors.Is(err, userstore.ErrNotFound):
+		a.health.up()
 		a.compare(*a.dummy.Load(), password)
 		noteAuthFailure(ctx, authUnknownUser)
 		return errBadCredentials
+	case err != nil && ctx.Err() != nil:
+		return Errorf(ECANCELED, "the client closed the request while its user was looked up")
+	case err != nil:
+		return a.health.down(err)
 	}
-	if !a.compare(hash, password) {
+	a.health.up()
+	if err := passhash.Check(hash, a.limits); err != nil {
+		// As slow as any other refusal, and the same answer: the user
+		// exists but cannot log in until the hash is one tokend knows.
+		a.compare(*a.dummy.Load(), password)
+		a.health.unusable(username, hash, err)
+		noteAuthFailure(ctx, authWrongPassword)
+		return errBadCredentials
+	}
+	if !a.compare([]byte(hash), password) {
 		noteAuthFailure(ctx, authWrongPassword)
 		return errBadCredentials
 	}
@@ -108,22 +175,41 @@ func (a *bcryptAuth) Authenticate(ctx context.Context, username, password string
 // around it in NewServer, where the client address is known.
 type authStack struct {
 	Authenticator
-	store  *userStore
+	store  *userStore // the users file's; empty in database mode
 	bcrypt *bcryptAuth
 	cache  *cachedAuth // nil when AUTH_CACHE_TTL is 0
+	ready  readiness   // what /readyz asks
 }
 
 // newAuthStack builds the stack for users with the given number of bcrypt
 // slots (by default one fewer than the CPUs: see bcryptSlots).
 func newAuthStack(cfg *Config, users *Users, slots int, now func() time.Time) (*authStack, error) {
 	s := &authStack{store: newUserStore(users)}
+	s.ready = s.store
+	return s.build(cfg, fileStore(s.store), hashesOf(users), nil, slots, now)
+}
+
+// newDBAuthStack builds the stack over the users in a database; sample is
+// some of its hashes (for the dummy), health reports its outages.
+func newDBAuthStack(cfg *Config, store userstore.Store, sample []string, health *storeHealth, slots int, now func() time.Time) (*authStack, error) {
+	s := &authStack{store: newUserStore(&Users{hashes: map[string][]byte{}})}
+	s.ready = &storeReadiness{store: store, health: health, timeout: cfg.UsersDB.QueryTimeout}
+	return s.build(cfg, store, sample, health, slots, now)
+}
+
+func (s *authStack) build(cfg *Config, store userstore.Store, sample []string, health *storeHealth, slots int, now func() time.Time) (*authStack, error) {
+	lim := cfg.HashLimits
+	if lim == (passhash.Limits{}) {
+		lim = passhash.DefaultLimits
+	}
 	var err error
-	if s.bcrypt, err = newBcryptAuth(s.store); err != nil {
+	if s.bcrypt, err = newStoreAuth(store, sample, lim, health); err != nil {
 		return nil, err
 	}
 	s.Authenticator = newSlotAuth(s.bcrypt, slots, cfg.BcryptMaxWait)
 	if cfg.AuthCacheTTL > 0 {
-		s.cache = newCachedAuth(s.Authenticator, s.store, cfg.AuthCacheTTL, cfg.AuthCacheSize, now)
+		s.cache = newCachedAuth(s.Authenticator, store, cfg.AuthCacheTTL, cfg.AuthCacheSize, now)
+		s.cache.unavailable = s.bcrypt.health.down
 		s.Authenticator = s.cache
 	}
 	return s, nil

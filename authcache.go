@@ -7,10 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"hash"
 	"maps"
 	"sync"
 	"time"
+
+	userstore "tokend/internal/users"
 )
 
 // cachedAuth remembers logins that bcrypt has verified, in the manner of
@@ -21,7 +24,10 @@ import (
 // password hits; anything else goes to bcrypt as before.
 type cachedAuth struct {
 	next  Authenticator
-	users *userStore
+	users userstore.Store
+	// unavailable answers a login whose user could not be looked up
+	// (the database is down); nil: such a login goes on to next.
+	unavailable func(error) error
 	ttl   time.Duration
 	max   int
 	now   func() time.Time
@@ -43,7 +49,7 @@ type cacheEntry struct {
 
 // newCachedAuth returns next behind a verification cache of at most max
 // entries, each kept for ttl.
-func newCachedAuth(next Authenticator, users *userStore, ttl time.Duration, max int, now func() time.Time) *cachedAuth {
+func newCachedAuth(next Authenticator, users userstore.Store, ttl time.Duration, max int, now func() time.Time) *cachedAuth {
 	key := make([]byte, 32)
 	rand.Read(key) // never returns an error; it crashes the program if it cannot read
 	if max < 1 {
@@ -55,13 +61,19 @@ func newCachedAuth(next Authenticator, users *userStore, ttl time.Duration, max 
 }
 
 func (c *cachedAuth) Authenticate(ctx context.Context, username, password string) error {
-	// Looked up before the check: see cacheEntry.hash.
-	hash, known := c.users.Lookup(username)
+	// Looked up before the check, every time: see cacheEntry.hash. In
+	// database mode this one indexed query is what a cached login costs,
+	// and what ends a changed or removed password at once.
+	stored, err := c.users.Lookup(ctx, username)
+	if err != nil && !errors.Is(err, userstore.ErrNotFound) && c.unavailable != nil && ctx.Err() == nil {
+		return c.unavailable(err)
+	}
+	known, hash := err == nil, []byte(stored)
 	key := c.digest(username, password)
 	if known && c.hit(key, hash) {
 		return nil
 	}
-	err := c.next.Authenticate(ctx, username, password)
+	err = c.next.Authenticate(ctx, username, password)
 	if err == nil && known {
 		c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
 	}

@@ -57,8 +57,19 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if corsAllowsAll(cfg.CORSOrigins) {
 		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
 	}
-	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
-	if err != nil {
+	health := newStoreHealth(log, 0)
+	var auth *authStack
+	if cfg.UsersDB.URL != "" {
+		db, sample, err := openUsersDB(ctx, log, cfg, health)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		auth, err = newDBAuthStack(cfg, db, sample, health, bcryptSlots(cfg), opt.now)
+		if err != nil {
+			return err
+		}
+	} else if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {
 		return err
 	}
 	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
@@ -67,10 +78,15 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
+	reloadPath := cfg.UsersFile
+	if cfg.UsersDB.URL != "" {
+		reloadPath = "" // the database is read on every login: nothing to reload
+	}
+	stopReloads := newUsersReloader(log, reloadPath, auth).start(ctx, hup, cfg.UsersReloadInterval)
 	defer stopReloads()
 	m := newMetrics()
-	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
+	m.registry.MustRegister(health.collectors()...)
+	handler := NewServer(log, cfg, auth, auth.ready, m, opt.now)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {
@@ -93,7 +109,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", usersSummary(cfg, users),
 		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(), "dev", cfg.Dev}
 	if len(servers) > 1 {
 		attrs = append(attrs, "metrics_addr", servers[1].ln.Addr().String())

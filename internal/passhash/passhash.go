@@ -133,6 +133,13 @@ func Verify(encoded string, password []byte, lim Limits) (bool, error) {
 	return subtle.ConstantTimeCompare(got, p.digest) == 1, nil
 }
 
+// Check reports why encoded cannot be verified within lim (ErrUnsupported,
+// ErrMalformed, ErrTooCostly), or nil; it only parses, so it is cheap.
+func Check(encoded string, lim Limits) error {
+	_, err := parse(encoded, lim.orDefault())
+	return err
+}
+
 // Shape is the format and cost parameters of encoded, without salt or
 // digest: two hashes of the same shape take the same time to check.
 func Shape(encoded string) string {
