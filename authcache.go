@@ -28,10 +28,10 @@ type cachedAuth struct {
 	// unavailable answers a login whose user could not be looked up
 	// (the database is down); nil: such a login goes on to next.
 	unavailable func(error) error
-	ttl   time.Duration
-	max   int
-	now   func() time.Time
-	macs  sync.Pool // of hash.Hash keyed with the process's key
+	ttl         time.Duration
+	max         int
+	now         func() time.Time
+	macs        sync.Pool // of hash.Hash keyed with the process's key
 
 	mu        sync.Mutex
 	entries   map[[sha256.Size]byte]cacheEntry
