@@ -110,13 +110,15 @@ func (p *Postgres) Lookup(ctx context.Context, name string) (string, error) {
 		return "", unavailable(err)
 	}
 	defer rows.Close()
+	// Read now: once the rows are done the connection serves others.
+	// With a failed query it is 0, and rows.Err says why.
+	cols := len(rows.FieldDescriptions())
 	var (
 		hash     *string
 		disabled *bool
 		n        int
 	)
 	for rows.Next() {
-		cols := len(rows.FieldDescriptions())
 		if cols != 1 && cols != 2 {
 			return "", unavailable(fmt.Errorf("USERS_QUERY returns %d columns: want the hash, and optionally a disabled flag", cols))
 		}
@@ -134,8 +136,8 @@ func (p *Postgres) Lookup(ctx context.Context, name string) (string, error) {
 	if err := rows.Err(); err != nil {
 		return "", unavailable(err)
 	}
-	// With no row the columns are known only now: Check must catch them.
-	if cols := len(rows.FieldDescriptions()); cols != 1 && cols != 2 {
+	// Checked with no row too: Check must catch a wrong query.
+	if cols != 1 && cols != 2 {
 		return "", unavailable(fmt.Errorf("USERS_QUERY returns %d columns: want the hash, and optionally a disabled flag", cols))
 	}
 	if n == 0 || hash == nil || *hash == "" || disabled != nil && *disabled {
