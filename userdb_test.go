@@ -379,3 +379,52 @@ func TestUserDatabaseDownAtStart(t *testing.T) {
 		t.Fatalf("down = %v", err)
 	}
 }
+
+// TestCheckUsersDatabase: `tokend check --users` connects, runs the query
+// and counts the formats, never printing a hash; a database it cannot
+// reach fails the check with what to fix.
+func TestCheckUsersDatabase(t *testing.T) {
+	users := frameworkUsers(t)
+	users["legacy_md5"] = [2]string{"secret", "md5$salt$5ebe2294ecd0e0f08eab7690d2a6ee69"}
+	s := newDBServer(t, users, 100)
+	noEnv := filepath.Join(t.TempDir(), "absent.env")
+	env := cmdEnv("USERS_DATABASE_URL", testUsersDatabaseURL,
+		"USERS_QUERY", "SELECT password FROM "+s.table+" WHERE username = $1 AND is_active",
+		"USERS_SAMPLE_QUERY", "SELECT password FROM "+s.table)
+	stdout, stderr, err := runTokend(t, env, specTime, "", "check", "--env-file", noEnv, "--users")
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "  users:      in PostgreSQL root@127.0.0.1:5432/test; USERS_QUERY ok (") {
+		t.Errorf("no users line:\n%s", stdout)
+	}
+	want := `  formats:    9 hashes read
+         1  argon2id
+         2  bcrypt
+         1  django-argon2id
+         1  django-pbkdf2_sha256
+         1  md5$ (cannot be checked: unsupported format)
+         2  werkzeug-pbkdf2
+         1  werkzeug-scrypt
+`
+	if !strings.HasSuffix(stdout, want) {
+		t.Errorf("stdout:\n%s\nwant it to end with:\n%s", stdout, want)
+	}
+	if strings.Contains(stdout, "5ebe2294") || strings.Contains(stdout, "$2b$04$") {
+		t.Error("check printed a hash")
+	}
+
+	env["USERS_DATABASE_URL"] = "postgres://root:s3cret@127.0.0.1:1/test?sslmode=disable"
+	_, _, err = runTokend(t, env, specTime, "", "check", "--env-file", noEnv)
+	if err == nil || !strings.HasPrefix(err.Error(), "user database root@127.0.0.1:1/test: USERS_QUERY for a user that does not exist failed: the user database is unavailable: ") {
+		t.Fatalf("check with the database down: %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatal("the error shows the database password")
+	}
+	env["USERS_DATABASE_URL"] = testUsersDatabaseURL
+	env["USERS_QUERY"] = "SELECT password, 1, 2 FROM " + s.table + " WHERE username = $1"
+	if _, _, err = runTokend(t, env, specTime, "", "check", "--env-file", noEnv); err == nil || !strings.Contains(err.Error(), "USERS_QUERY returns 3 columns") {
+		t.Fatalf("check with a wrong query: %v", err)
+	}
+}

@@ -185,3 +185,9 @@ func (p *Postgres) Sample(ctx context.Context, n int) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Target names the database without its password: user@host:port/database.
+func (p *Postgres) Target() string {
+	cc := p.pool.Config().ConnConfig
+	return fmt.Sprintf("%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
+}
