@@ -428,3 +428,49 @@ func TestCheckUsersDatabase(t *testing.T) {
 		t.Fatalf("check with a wrong query: %v", err)
 	}
 }
+
+// BenchmarkUserDatabaseTiming: a login for an unknown user costs what a
+// wrong password costs (the dummy has the users' format and cost), over
+// a real database lookup, with each framework's default cost. Compare
+// the ns/op of unknown and wrong (README "User database").
+func BenchmarkUserDatabaseTiming(b *testing.B) {
+	data, err := os.ReadFile("internal/passhash/testdata/vectors.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var vs []struct{ By, Password, Hash string }
+	json.Unmarshal(data, &vs)
+	conn := pgAdmin(b)
+	ctx := context.Background()
+	for _, v := range vs {
+		if !strings.Contains(v.By, "default") {
+			continue
+		}
+		b.Run(strings.ReplaceAll(v.By, " ", "_"), func(b *testing.B) {
+			table := "tokend_bench_" + strings.ToLower(rand.Text()[:12])
+			conn.Exec(ctx, "CREATE TABLE "+table+" (username text PRIMARY KEY, password text)")
+			defer conn.Exec(ctx, "DROP TABLE "+table)
+			conn.Exec(ctx, "INSERT INTO "+table+" VALUES ('alice', $1)", v.Hash)
+			db, err := userstore.OpenPostgres(userstore.PostgresConfig{URL: testUsersDatabaseURL,
+				Query: "SELECT password FROM " + table + " WHERE username = $1", Timeout: 5 * time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			cfg := testConfig()
+			auth, err := newDBAuthStack(cfg, db, []string{v.Hash}, nil, 1, time.Now) // no cache: AuthCacheTTL 0
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, tt := range []struct{ name, user, password string }{
+				{"right", "alice", v.Password}, {"wrong", "alice", "wrong"}, {"unknown", "mallory", v.Password},
+			} {
+				b.Run(tt.name, func(b *testing.B) {
+					for b.Loop() {
+						auth.Authenticate(ctx, tt.user, tt.password)
+					}
+				})
+			}
+		})
+	}
+}
