@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,37 @@ type bcryptAuth struct {
 	dummy  atomic.Pointer[[]byte]
 	// compare verifies a password; tests count the calls through it.
 	compare func(hash []byte, password string) bool
+	// shapes, in database mode, counts the shapes of the sample and of
+	// the hashes of users who log in, so the dummy follows them even
+	// without a sample; nil for the users file, whose reloads bring every
+	// hash.
+	shapes *shapeTally
+}
+
+// shapeTally counts hash shapes (passhash.Shape) seen, at most maxShapes
+// of them, so a table of odd hashes cannot grow it.
+type shapeTally struct {
+	mu      sync.Mutex
+	counts  map[string]int
+	current string // the dummy's shape
+}
+
+const maxShapes = 32
+
+// learn counts hash's shape and returns it when it has just become the most
+// common and is not the dummy's, so the caller makes a new dummy; else "".
+func (t *shapeTally) learn(shape string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.counts[shape]; !ok && len(t.counts) >= maxShapes {
+		return ""
+	}
+	t.counts[shape]++
+	if shape == t.current || t.counts[shape] <= t.counts[t.current] {
+		return ""
+	}
+	t.current = shape
+	return shape
 }
 
 // newBcryptAuth returns a bcryptAuth over the users file's users.
@@ -77,6 +109,14 @@ func newStoreAuth(store userstore.Store, sample []string, lim passhash.Limits, h
 	}
 	if err := a.matchHashes(sample); err != nil {
 		return nil, err
+	}
+	if _, file := store.(*userstore.File); !file {
+		a.shapes = &shapeTally{counts: map[string]int{}, current: passhash.Shape(string(*a.dummy.Load()))}
+		for _, h := range sample {
+			if passhash.Check(h, lim) == nil {
+				a.shapes.counts[passhash.Shape(h)]++
+			}
+		}
 	}
 	return a, nil
 }
@@ -166,6 +206,15 @@ func (a *bcryptAuth) Authenticate(ctx context.Context, username, password string
 	if !a.compare([]byte(hash), password) {
 		noteAuthFailure(ctx, authWrongPassword)
 		return errBadCredentials
+	}
+	// Only right passwords count: a guesser cannot steer the dummy by
+	// hammering one account's wrong passwords.
+	if a.shapes != nil && a.shapes.learn(passhash.Shape(hash)) != "" {
+		// Once per change of the most common shape: one hash's work.
+		if d, err := passhash.DummyLike(hash, a.limits); err == nil {
+			dummy := []byte(d)
+			a.dummy.Store(&dummy)
+		}
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 
+	"tokend/internal/passhash"
 	userstore "tokend/internal/users"
 	"tokend/internal/users/userstest"
 )
@@ -472,5 +473,50 @@ func BenchmarkUserDatabaseTiming(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// TestUserDatabaseDummyLearns: with no USERS_SAMPLE_QUERY the dummy starts
+// as bcrypt, and follows the shape most users who log in (right password)
+// have, so unknown users soon cost what they do.
+func TestUserDatabaseDummyLearns(t *testing.T) {
+	users := frameworkUsers(t)
+	var django [2]string
+	for name, u := range users {
+		if strings.HasPrefix(name, "django") && strings.Contains(name, "pbkdf2") {
+			django = u
+		}
+	}
+	h2, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	s := newDBServer(t, map[string][2]string{"d1": django, "d2": django, "b1": {"pw", string(h2)}}, 100)
+	db, err := userstore.OpenPostgres(userstore.PostgresConfig{URL: testUsersDatabaseURL, Query: "SELECT password FROM " + s.table + " WHERE username = $1", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, err := newStoreAuth(db, nil, passhash.DefaultLimits, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := func() string { return passhash.Shape(string(*a.dummy.Load())) }
+	if got := shape(); got != "bcrypt cost=12" {
+		t.Fatalf("first dummy %q", got)
+	}
+	ctx := context.Background()
+	a.Authenticate(ctx, "b1", "x")
+	if got := shape(); got != "bcrypt cost=12" {
+		t.Fatalf("a wrong password moved the dummy: %q", got)
+	}
+	a.Authenticate(ctx, "b1", "pw")
+	if got := shape(); got != "bcrypt cost=4" {
+		t.Fatalf("after a bcrypt cost-4 user: %q", got)
+	}
+	a.Authenticate(ctx, "d1", django[0])
+	if got := shape(); got != "bcrypt cost=4" {
+		t.Fatalf("a tie keeps the dummy: %q", got)
+	}
+	a.Authenticate(ctx, "d2", django[0])
+	if got, want := shape(), passhash.Shape(django[1]); got != want {
+		t.Fatalf("after two Django users: %q; want %q", got, want)
 	}
 }
