@@ -520,3 +520,48 @@ func TestUserDatabaseDummyLearns(t *testing.T) {
 		t.Fatalf("after two Django users: %q; want %q", got, want)
 	}
 }
+
+// TestRunUsersDatabase starts tokend through run with USERS_DATABASE_URL,
+// as an operator would: a Werkzeug user logs in, /readyz and /metrics say
+// the database answers, and the users file is never looked for.
+func TestRunUsersDatabase(t *testing.T) {
+	users := frameworkUsers(t)
+	var werkzeug [2]string
+	for name, u := range users {
+		if strings.Contains(name, "scrypt") {
+			werkzeug = u
+		}
+	}
+	s := newDBServer(t, map[string][2]string{"alice": werkzeug}, 100)
+	addr := freeAddr(t)
+	env := map[string]string{
+		"TWILIO_ACCOUNT_SID":    testAccountSID,
+		"TWILIO_API_KEY_SID":    testAPIKeySID,
+		"TWILIO_API_KEY_SECRET": testSecret,
+		"USERS_FILE":            "/nonexistent/users.htpasswd",
+		"USERS_DATABASE_URL":    testUsersDatabaseURL,
+		"USERS_QUERY":           "SELECT password FROM " + s.table + " WHERE username = $1 AND is_active",
+		"USERS_SAMPLE_QUERY":    "SELECT password FROM " + s.table,
+		"LISTEN_ADDR":           addr,
+	}
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), "absent.env")}, env, &stdout, &stderr)
+	base := "http://" + addr
+	waitReady(t, base, errc)
+	if resp, body := postJSON(t, base+"/token", map[string]string{"username": "alice", "password": werkzeug[0]}); resp.StatusCode != 200 {
+		t.Fatalf("login: %d %v", resp.StatusCode, body)
+	}
+	if resp, _ := postJSON(t, base+"/token", map[string]string{"username": "alice", "password": "wrong"}); resp.StatusCode != 401 {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	if code, body := get(t, http.DefaultClient, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	if _, body := get(t, http.DefaultClient, base+"/metrics"); !strings.Contains(body, "\ntokend_users_store_up 1\n") {
+		t.Fatal("/metrics lacks tokend_users_store_up 1")
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, "user database") || !strings.Contains(logs, "sampled_hashes=1") || strings.Contains(logs, werkzeug[1][:30]) {
+		t.Fatalf("start-up log:\n%s", logs)
+	}
+}
