@@ -86,7 +86,11 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	defer stopReloads()
 	m := newMetrics()
 	m.registry.MustRegister(health.collectors()...)
-	handler := NewServer(log, cfg, auth, auth.ready, m, opt.now)
+	var logins []loginOption
+	if cfg.UsersDB.URL != "" {
+		logins = append(logins, withMaxPassword(maxDBPasswordBytes))
+	}
+	handler := NewServer(log, cfg, auth, auth.ready, m, opt.now, logins...)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {

@@ -17,6 +17,12 @@ import (
 // or failover takes seconds.
 const dbRetryAfter = 5 * time.Second
 
+// maxDBPasswordBytes is the longest password a login with a user database
+// may send: its formats read every byte (bcrypt's own hashes still refuse
+// past 72), and a kilobyte is more than any passphrase while it bounds
+// the work a request can ask of PBKDF2 and friends.
+const maxDBPasswordBytes = 1024
+
 // maxUnusableLogged bounds the users whose unusable hash has been logged,
 // so a table full of them cannot grow the set without end.
 const maxUnusableLogged = 10000

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -194,7 +197,7 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Handler = NewServer(log, cfg, auth, auth.ready, newMetrics(), time.Now)
+	s.Handler = NewServer(log, cfg, auth, auth.ready, newMetrics(), time.Now, withMaxPassword(maxDBPasswordBytes))
 	return s
 }
 
@@ -563,5 +566,31 @@ func TestRunUsersDatabase(t *testing.T) {
 	logs := stderr.String()
 	if !strings.Contains(logs, "user database") || !strings.Contains(logs, "sampled_hashes=1") || strings.Contains(logs, werkzeug[1][:30]) {
 		t.Fatalf("start-up log:\n%s", logs)
+	}
+}
+
+// TestUserDatabaseLongPasswords: PBKDF2, scrypt and argon2 read every byte,
+// so a user database takes passwords past bcrypt's 72 bytes, up to 1 KiB.
+func TestUserDatabaseLongPasswords(t *testing.T) {
+	long := strings.Repeat("correct horse battery staple ", 10) // 290 bytes
+	key, err := pbkdf2.Key(sha256.New, long, []byte("NaCl"), 1000, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newDBServer(t, map[string][2]string{"alice": {long, "pbkdf2_sha256$1000$NaCl$" + base64.StdEncoding.EncodeToString(key)}}, 100)
+	for _, tt := range []struct {
+		password   string
+		wantCode   int
+		wantDetail string
+	}{
+		{long, 200, ""},
+		{long[:72], 401, "the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth"},
+		{long + "!", 401, "the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth"},
+		{strings.Repeat("x", 1025), 400, "password: is longer than 1024 bytes, the most tokend checks"},
+	} {
+		code, detail, _ := s.login("alice", tt.password)
+		if code != tt.wantCode || tt.wantDetail != "" && detail != tt.wantDetail {
+			t.Errorf("%d-byte password: %d %q; want %d %q", len(tt.password), code, detail, tt.wantCode, tt.wantDetail)
+		}
 	}
 }
