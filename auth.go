@@ -42,9 +42,8 @@ func newUserStore(u *Users) *userStore {
 	return s
 }
 
-func (s *userStore) Load() *Users                      { return s.users.Load() }
-func (s *userStore) Store(u *Users)                    { s.users.Store(u) }
-func (s *userStore) Lookup(name string) ([]byte, bool) { return s.users.Load().Hash(name) }
+func (s *userStore) Load() *Users   { return s.users.Load() }
+func (s *userStore) Store(u *Users) { s.users.Store(u) }
 
 // bcryptAuth checks passwords against the users' stored hashes, in every
 // format passhash knows (bcrypt was the first). An unknown user is checked
