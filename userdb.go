@@ -122,24 +122,60 @@ func (s *userStore) Ready(context.Context) error {
 
 // storeReadiness asks the user database: its query runs, for a name no one
 // has. A failure also marks the store down (and a success up), so the log
-// and metric follow the database even when no one logs in.
+// and metric follow the database even when no one logs in. /readyz is
+// public, so probes that arrive while a check runs share its answer: a
+// flood of them costs the database one query at a time.
 type storeReadiness struct {
 	store   userstore.Store
 	health  *storeHealth
 	timeout time.Duration
+
+	mu       sync.Mutex
+	inflight *readyCall
+}
+
+// readyCall is one check that several probes wait for.
+type readyCall struct {
+	done    chan struct{}
+	err     error
+	waiters int // probes that asked, under storeReadiness.mu
 }
 
 func (r *storeReadiness) Ready(ctx context.Context) error {
+	r.mu.Lock()
+	c := r.inflight
+	if c == nil {
+		c = &readyCall{done: make(chan struct{})}
+		r.inflight = c
+		// Not the first prober's context: its leaving must not fail
+		// the others.
+		go r.check(context.WithoutCancel(ctx), c)
+	}
+	c.waiters++
+	r.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return Errorf(ECANCELED, "the client closed the request while the user database was checked")
+	}
+}
+
+func (r *storeReadiness) check(ctx context.Context, c *readyCall) {
 	if r.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
 	if err := r.store.Check(ctx); err != nil {
-		return r.health.down(err)
+		c.err = r.health.down(err)
+	} else {
+		r.health.up()
 	}
-	r.health.up()
-	return nil
+	r.mu.Lock()
+	r.inflight = nil
+	r.mu.Unlock()
+	close(c.done)
 }
 
 // openUsersDB opens the user database of cfg, reads a sample of its hashes

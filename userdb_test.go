@@ -594,3 +594,55 @@ func TestUserDatabaseLongPasswords(t *testing.T) {
 		}
 	}
 }
+
+// gatedStore is a users.Store whose Check waits for a gate and counts.
+type gatedStore struct {
+	userstore.Store
+	gate   chan struct{}
+	mu     sync.Mutex
+	checks int
+}
+
+func (g *gatedStore) Check(ctx context.Context) error {
+	g.mu.Lock()
+	g.checks++
+	g.mu.Unlock()
+	<-g.gate
+	return nil
+}
+
+// TestReadyzSharesOneCheck: 50 probes at once cost the database one query.
+func TestReadyzSharesOneCheck(t *testing.T) {
+	g := &gatedStore{gate: make(chan struct{})}
+	r := &storeReadiness{store: g, health: newStoreHealth(slog.New(slog.DiscardHandler), 0), timeout: time.Second}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() { errs <- r.Ready(context.Background()) })
+	}
+	waitFor(t, "50 probes to wait", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.inflight != nil && r.inflight.waiters == 50
+	})
+	close(g.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.checks != 1 {
+		t.Fatalf("%d checks for 50 probes; want 1", g.checks)
+	}
+	// A canceled probe leaves; the check goes on for the others.
+	g.gate = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var e *Error
+	if err := r.Ready(ctx); !errors.As(err, &e) || e.Code != ECANCELED {
+		t.Fatalf("canceled probe: %v", err)
+	}
+	close(g.gate)
+}
