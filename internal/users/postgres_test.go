@@ -191,3 +191,23 @@ func BenchmarkPostgresLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestPostgresSlow: a query slower than the timeout is ErrUnavailable (a
+// 503 for the login), and the pool goes on serving afterwards.
+func TestPostgresSlow(t *testing.T) {
+	conn := admin(t)
+	table := userTable(t, conn, map[string]string{"alice": userstest.Users["alice"]})
+	s := openStore(t, users.PostgresConfig{
+		Query:   "SELECT password_hash FROM " + table + ", pg_sleep(CASE WHEN $1 = 'slow' THEN 5 ELSE 0 END) WHERE username = $1 OR $1 = 'slow'",
+		Timeout: 200 * time.Millisecond,
+	})
+	ctx := context.Background()
+	if _, err := s.Lookup(ctx, "slow"); !errors.Is(err, users.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow lookup: %v; want ErrUnavailable from the deadline", err)
+	}
+	for range 3 {
+		if got, err := s.Lookup(ctx, "alice"); err != nil || got != userstest.Users["alice"] {
+			t.Fatalf("after the slow one: %q, %v", got, err)
+		}
+	}
+}
