@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
+
+	"tokend/internal/passhash"
+	userstore "tokend/internal/users"
 )
 
 // runCheck is `tokend check`: start-up's checks of the settings and the
@@ -12,6 +19,7 @@ import (
 func runCheck(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
 	envFile := envFileFlag(fs)
+	formats := fs.Bool("users", false, "also report the password hash formats the users have (never the hashes)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -29,7 +37,10 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	}
 	fmt.Fprintf(stdout, "configuration ok (%s)\n", source)
 	fmt.Fprintf(stdout, "  account:    %s, API key %s\n", cfg.AccountSID, cfg.APIKeySID)
-	fmt.Fprintf(stdout, "  users:      %d in %s\n", users.Len(), cfg.UsersFile)
+	sample, err := checkUsers(cfg, users, *formats, stdout)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "  grants:     %s enabled; %s by default\n", cfg.EnabledGrants, cfg.DefaultGrants)
 	fmt.Fprintf(stdout, "  token ttl:  %ds by default, at most %ds\n", cfg.TTL/time.Second, cfg.MaxTTL/time.Second)
 	fmt.Fprintf(stdout, "  listen:     %s\n", cfg.ListenAddr)
@@ -43,5 +54,75 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	for _, w := range costWarnings(users, cfg.UsersFile) {
 		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
+	if *formats {
+		reportFormats(stdout, sample, cfg.HashLimits)
+	}
 	return nil
+}
+
+// checkUsers prints where the users are. With a user database it connects
+// and runs USERS_QUERY for a name no one has, so a wrong URL, table or
+// column fails the check; with sample it also reads USERS_SAMPLE_QUERY (or
+// the file's hashes) for reportFormats.
+func checkUsers(cfg *Config, users *Users, sample bool, stdout io.Writer) ([]string, error) {
+	if cfg.UsersDB.URL == "" {
+		fmt.Fprintf(stdout, "  users:      %d in %s\n", users.Len(), cfg.UsersFile)
+		return hashesOf(users), nil
+	}
+	db, err := userstore.OpenPostgres(userstore.PostgresConfig{
+		URL: cfg.UsersDB.URL, Query: cfg.UsersDB.Query, SampleQuery: cfg.UsersDB.SampleQuery, Timeout: cfg.UsersDB.QueryTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.UsersDB.QueryTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := db.Check(ctx); err != nil {
+		return nil, fmt.Errorf("user database %s: USERS_QUERY for a user that does not exist failed: %w", db.Target(), err)
+	}
+	fmt.Fprintf(stdout, "  users:      in PostgreSQL %s; USERS_QUERY ok (%s)\n", db.Target(), time.Since(start).Round(time.Millisecond))
+	if !sample {
+		return nil, nil
+	}
+	if cfg.UsersDB.SampleQuery == "" {
+		fmt.Fprintln(stdout, "  formats:    unknown: set USERS_SAMPLE_QUERY (such as SELECT password FROM auth_user LIMIT 1000) to report them")
+		return nil, nil
+	}
+	hashes, err := db.Sample(ctx, 100000)
+	if err != nil {
+		return nil, fmt.Errorf("user database %s: USERS_SAMPLE_QUERY failed: %w", db.Target(), err)
+	}
+	return hashes, nil
+}
+
+// reportFormats prints how many hashes there are of each format, and how
+// many tokend cannot check (whose users cannot log in).
+func reportFormats(stdout io.Writer, hashes []string, lim passhash.Limits) {
+	if len(hashes) == 0 {
+		return
+	}
+	count := map[string]int{}
+	for _, h := range hashes {
+		key := passhash.Prefix(h)
+		if err := passhash.Check(h, lim); err != nil {
+			key += " (cannot be checked: " + checkReason(err) + ")"
+		}
+		count[key]++
+	}
+	fmt.Fprintf(stdout, "  formats:    %d hashes read\n", len(hashes))
+	for _, k := range slices.Sorted(maps.Keys(count)) {
+		fmt.Fprintf(stdout, "    %6d  %s\n", count[k], k)
+	}
+}
+
+func checkReason(err error) string {
+	switch {
+	case errors.Is(err, passhash.ErrTooCostly):
+		return "above the limits"
+	case errors.Is(err, passhash.ErrMalformed):
+		return "malformed"
+	}
+	return "unsupported format"
 }

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/joho/godotenv"
+
+	"tokend/internal/passhash"
 )
 
 // Config is everything tokend reads from the environment and .env.
@@ -67,6 +69,10 @@ type Config struct {
 	BcryptSlots         int // 0: one fewer than the CPUs (bcryptSlots)
 	BcryptMaxWait       time.Duration
 	UsersReloadInterval time.Duration
+	// UsersDB reads users from PostgreSQL (config_users.go); HashLimits
+	// bound the work one password check may do.
+	UsersDB    UsersDBConfig
+	HashLimits passhash.Limits
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -258,6 +264,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 	s.operation(c)
 	s.addresses(c)
 	s.guard(c)
+	s.usersDatabase(c)
 	if err := s.err(); err != nil {
 		return nil, err
 	}
@@ -396,6 +403,13 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	var cerr *ConfigError
 	if err != nil && !errors.As(err, &cerr) {
 		return nil, nil, err
+	}
+	if strings.TrimSpace(lookup("USERS_DATABASE_URL")) != "" {
+		// The users are in the database: the users file is not read.
+		if cerr != nil {
+			return nil, nil, cerr
+		}
+		return cfg, &Users{hashes: map[string][]byte{}}, nil
 	}
 	path := usersFile(lookup)
 	users, uerr := loadUsers(path)

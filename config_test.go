@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tokend/internal/passhash"
 )
 
 // Obviously fake SIDs and secret for the configuration tests.
@@ -63,6 +65,8 @@ func cfgMinimal() Config {
 		AuthCacheSize:       10000,
 		BcryptMaxWait:       2 * time.Second,
 		UsersReloadInterval: 2 * time.Second,
+		UsersDB:             UsersDBConfig{Query: "SELECT password_hash FROM users WHERE username = $1", QueryTimeout: 2 * time.Second},
+		HashLimits:          passhash.Limits{MemoryKiB: 128 << 10, Iterations: 5_000_000, ArgonTime: 16, Threads: 16, BcryptCost: 15},
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 )
@@ -10,6 +11,15 @@ import (
 // that is a username and password, in the body or as HTTP Basic auth.
 type signIn struct {
 	auth Authenticator // checks passwords; the login limits are around it
+	// maxPassword is the longest password accepted, in bytes: 0 means
+	// bcrypt's 72 (maxPasswordBytes).
+	maxPassword int
+}
+
+// withMaxPassword accepts passwords up to n bytes: for a user database,
+// whose PBKDF2, scrypt and argon2 hashes read every byte.
+func withMaxPassword(n int) loginOption {
+	return func(s *signIn) { s.maxPassword = n }
 }
 
 // loginOption adds a way of logging in to a server (NewServer's options).
@@ -22,6 +32,13 @@ func (s *signIn) identify(r *http.Request, username, password string) (identity 
 	username, password, err = credentials(r, username, password)
 	if err != nil {
 		return "", err
+	}
+	if max := cmp.Or(s.maxPassword, maxPasswordBytes); len(password) > max {
+		why := fmt.Sprintf("is longer than %d bytes, which bcrypt cannot check", max)
+		if max != maxPasswordBytes {
+			why = fmt.Sprintf("is longer than %d bytes, the most tokend checks", max)
+		}
+		return "", invalidFields(map[string]string{"password": why})
 	}
 	if err := s.auth.Authenticate(r.Context(), username, password); err != nil {
 		return "", err
@@ -49,9 +66,6 @@ func credentials(r *http.Request, bodyUser, bodyPassword string) (username, pass
 	if username == "" || password == "" {
 		noteAuthFailure(r.Context(), authMissingCredentials)
 		return "", "", errBadCredentials
-	}
-	if len(password) > maxPasswordBytes {
-		return "", "", invalidFields(map[string]string{"password": fmt.Sprintf("is longer than %d bytes, which bcrypt cannot check", maxPasswordBytes)})
 	}
 	return username, password, nil
 }

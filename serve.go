@@ -70,8 +70,19 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			log.Warn(w)
 		}
 	}
-	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
-	if err != nil {
+	health := newStoreHealth(log, 0)
+	var auth *authStack
+	if cfg.UsersDB.URL != "" {
+		db, sample, err := openUsersDB(ctx, log, cfg, health)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		auth, err = newDBAuthStack(cfg, db, sample, health, bcryptSlots(cfg), opt.now)
+		if err != nil {
+			return err
+		}
+	} else if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {
 		return err
 	}
 	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
@@ -81,11 +92,20 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	m := newMetrics()
-	reloader := newUsersReloader(log, cfg.UsersFile, auth)
+	m.registry.MustRegister(health.collectors()...)
+	reloadPath := cfg.UsersFile
+	if cfg.UsersDB.URL != "" {
+		reloadPath = "" // the database is read on every login: nothing to reload
+	}
+	reloader := newUsersReloader(log, reloadPath, auth)
 	reloader.stale = func(stale bool) { m.usersFileStale.Set(map[bool]float64{false: 0, true: 1}[stale]) }
 	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
 	defer stopReloads()
-	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
+	var logins []loginOption
+	if cfg.UsersDB.URL != "" {
+		logins = append(logins, withMaxPassword(maxDBPasswordBytes))
+	}
+	handler := NewServer(log, cfg, auth, auth.ready, m, opt.now, logins...)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {
@@ -108,7 +128,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", usersSummary(cfg, users),
 		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(),
 		"cors_allowed_origins", corsSummary(cfg.CORSOrigins), "dev", cfg.Dev}
 	if len(servers) > 1 {

@@ -12,7 +12,7 @@ import (
 // limits go around it here, where the client address is known); users is
 // what /readyz checks; m collects the metrics. opts add ways of logging in
 // beside passwords.
-func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userStore, m *metrics, now func() time.Time, opts ...loginOption) http.Handler {
+func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users readiness, m *metrics, now func() time.Time, opts ...loginOption) http.Handler {
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
 	// An auth stack brings the limits it charges; any other auth gets its own.
@@ -44,7 +44,7 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 
 // addRoutes lists the whole API surface in one place. With METRICS_ADDR set,
 // /metrics is served there instead (serve), away from /token.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
+func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users readiness, m *metrics, now func() time.Time) {
 	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
 	mux.Handle("/healthz", handleHealthz())
 	mux.Handle("/readyz", handleReadyz(log, users))
@@ -82,18 +82,16 @@ func handleHealthz() http.Handler {
 }
 
 // handleReadyz answers 200 while tokend can issue tokens: its configuration
-// is valid (it would not have started otherwise) and users are loaded.
-// Otherwise 503, so a load balancer sends logins elsewhere.
-func handleReadyz(log *slog.Logger, users *userStore) http.Handler {
+// is valid (it would not have started otherwise) and users are loaded, or
+// the user database answers. Otherwise 503, so a load balancer sends logins
+// elsewhere.
+func handleReadyz(log *slog.Logger, users readiness) http.Handler {
+	if users == nil {
+		users = (*userStore)(nil)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		loaded := 0
-		if users != nil {
-			if u := users.Load(); u != nil {
-				loaded = u.Len()
-			}
-		}
-		if loaded == 0 {
-			writeError(w, r, log, Errorf(EUNAVAILABLE, "no users are loaded, so no login can succeed; add one with `tokend user add NAME`"))
+		if err := users.Ready(r.Context()); err != nil {
+			writeError(w, r, log, err)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
