@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -89,14 +91,18 @@ func (e *ConfigError) Error() string {
 func envLookup(path string, getenv func(string) string) (lookup func(string) string, found bool, err error) {
 	file := map[string]string{}
 	if path != "" {
-		file, err = godotenv.Read(path)
+		src, err := os.ReadFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			file, err = map[string]string{}, nil
 		case err != nil:
 			return nil, false, fmt.Errorf("read %s: %w", path, err)
 		default:
 			found = true
+			if file, err = godotenv.UnmarshalBytes(src); err != nil {
+				// godotenv's message quotes the file from the bad line
+				// on, secrets included: never show it.
+				return nil, false, fmt.Errorf("%s %s", path, envFileProblem(src))
+			}
 		}
 	}
 	return func(key string) string {
@@ -105,6 +111,80 @@ func envLookup(path string, getenv func(string) string) (lookup func(string) str
 		}
 		return file[key]
 	}, found, nil
+}
+
+// envFileProblem says where and why godotenv refused src, without quoting
+// any of it. It follows godotenv's grammar: NAME=value (or NAME: value),
+// optionally after "export"; a value in quotes may span lines; # starts a
+// comment line.
+func envFileProblem(src []byte) string {
+	const fix = "; write NAME=value"
+	if bytes.HasPrefix(src, []byte("\uFEFF")) {
+		return "line 1: the file starts with a byte-order mark; save it as UTF-8 without one"
+	}
+	line, i := 1, 0
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
+	for i < len(src) {
+		// A statement starts at the next non-space; comment lines are skipped.
+		for ; i < len(src) && (isSpace(src[i]) || src[i] == '\n'); i++ {
+			if src[i] == '\n' {
+				line++
+			}
+		}
+		if i == len(src) {
+			break
+		}
+		if src[i] == '#' {
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			continue
+		}
+		if rest := src[i:]; bytes.HasPrefix(rest, []byte("export")) && len(rest) > 6 && isSpace(rest[6]) {
+			i += 6
+		}
+		lineStart := bytes.LastIndexByte(src[:i], '\n') + 1
+	name:
+		for ; ; i++ {
+			if i == len(src) {
+				return fmt.Sprintf("line %d: a name with no = after it%s", line, fix)
+			}
+			switch c := src[i]; {
+			case c == '=' || c == ':':
+				i++
+				break name
+			case c == '\n':
+				return fmt.Sprintf("line %d: a name with no = after it%s", line, fix)
+			case isSpace(c) || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			default:
+				col := utf8.RuneCount(src[lineStart:i]) + 1
+				return fmt.Sprintf("line %d: the name has a character other than a letter, digit, _ or . (column %d)%s", line, col, fix)
+			}
+		}
+		for i < len(src) && isSpace(src[i]) {
+			i++
+		}
+		if i < len(src) && (src[i] == '"' || src[i] == '\'') {
+			quote, open := src[i], line
+			for i++; ; i++ {
+				if i == len(src) {
+					return fmt.Sprintf("line %d: the value's opening %c is never closed; close it or remove it", open, quote)
+				}
+				if src[i] == '\n' {
+					line++
+				}
+				if src[i] == quote && src[i-1] != '\\' {
+					i++
+					break
+				}
+			}
+			continue // as godotenv: what follows the quote starts a statement
+		}
+		for i < len(src) && src[i] != '\n' {
+			i++
+		}
+	}
+	return "is not a valid env file (the parser's message is not shown, as it may quote values); write one NAME=value a line"
 }
 
 // usersFile is the path of the users file: USERS_FILE, or users.htpasswd.

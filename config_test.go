@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -698,6 +699,76 @@ func TestLoadAllDefaultUsersFile(t *testing.T) {
 			got := configProblems(t, err)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("problems =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestEnvFileSyntaxError: a .env the parser refuses is reported by file,
+// line and what is wrong, and no value of the file is quoted. godotenv's own
+// message quotes the rest of the file from the bad line on, the API key
+// secret included.
+func TestEnvFileSyntaxError(t *testing.T) {
+	const secret = "s3cr3tvalue0123456789abcdefABCDEF"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"dash in a name", "TWILIO_ACCOUNT_SID=AC123\nVIDEO-ROOM=lobby\nTWILIO_API_KEY_SECRET=" + secret + "\n",
+			"line 2: the name has a character other than a letter, digit, _ or . (column 6); write NAME=value"},
+		{"unclosed double quote", "# header\n\nTWILIO_API_KEY_SECRET=\"" + secret + "\nLOG_LEVEL=debug\n",
+			"line 3: the value's opening \" is never closed; close it or remove it"},
+		{"unclosed single quote after a good multi-line value", "A=\"one\ntwo\"\nB='" + secret + "\n",
+			"line 3: the value's opening ' is never closed; close it or remove it"},
+		{"a value with no name", "TWILIO_ACCOUNT_SID=AC123\n" + secret + "\n",
+			"line 2: a name with no = after it; write NAME=value"},
+		{"a pasted secret with a space", "A=1\r\nTWILIO_API_KEY_SECRET " + secret + "\r\n",
+			"line 2: a name with no = after it; write NAME=value"},
+		{"text after a closing quote", "A=\"quoted\" " + secret + "\n",
+			"line 1: a name with no = after it; write NAME=value"},
+		{"byte-order mark", "\uFEFFTWILIO_API_KEY_SECRET=" + secret + "\n",
+			"line 1: the file starts with a byte-order mark; save it as UTF-8 without one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeTestFile(t, t.TempDir(), ".env", tt.file)
+			_, _, err := envLookup(path, func(string) string { return "" })
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if want := path + " " + tt.want; err.Error() != want {
+				t.Errorf("err = %v\nwant  %s", err, want)
+			}
+			if strings.Contains(err.Error(), secret[:8]) {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestEnvFileSyntaxErrorEveryCommand: every command that reads settings
+// reports a bad .env by line, and none prints a value of it.
+func TestEnvFileSyntaxErrorEveryCommand(t *testing.T) {
+	const secret = "s3cr3tvalue0123456789abcdefABCDEF"
+	path := writeTestFile(t, t.TempDir(), ".env", "VIDEO-ROOM=lobby\nTWILIO_API_KEY_SECRET="+secret+"\n")
+	for _, args := range [][]string{
+		{"serve"}, {"serve", "--dev"}, {"check"}, {"mint", "--identity", "alice"},
+		{"decode", "x.y.z"}, {"user", "list"}, {"user", "del", "alice"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			n := 1 // the flag goes after the command (user: its subcommand)
+			if args[0] == "user" {
+				n = 2
+			}
+			argv := append([]string{"tokend"}, args[:n]...)
+			argv = append(argv, "--env-file", path)
+			argv = append(argv, args[n:]...)
+			err := run(t.Context(), argv, func(string) string { return "" }, time.Now, strings.NewReader(""), &stdout, &stderr)
+			if want := path + " line 1: the name has a character other than a letter, digit, _ or . (column 6); write NAME=value"; err == nil || err.Error() != want {
+				t.Errorf("err = %v, want %s", err, want)
+			}
+			if all := stdout.String() + stderr.String() + fmt.Sprint(err); strings.Contains(all, secret[:8]) {
+				t.Errorf("the secret was printed: %s", all)
 			}
 		})
 	}
