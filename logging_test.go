@@ -234,8 +234,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				send(r.method, r.target, r.ct, r.auth, r.body, r.status)
 			}
 			metrics := send("GET", "/metrics", "", "", "", 200)
-			if !strings.Contains(metrics, `tokend_auth_failures_total{reason="wrong_password"} 2`) {
-				t.Errorf("metrics lack the wrong passwords:\n%s", metrics)
+			if !strings.Contains(metrics, `tokend_auth_failures_total{reason="bad_credentials"} 4`) {
+				t.Errorf("metrics lack the wrong passwords and unknown users:\n%s", metrics)
 			}
 
 			logs := stdout.String() + stderr.String()

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Why a login failed, as the auth failures metric and the log name it. The
-// client never learns which: every one of them gets the same 401 body.
+// Why a login failed, as the log names it. The client never learns which:
+// every one of them gets the same 401 body.
 const (
 	authMissingCredentials     = "missing_credentials"     // no username or no password
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
@@ -21,9 +21,16 @@ const (
 	authOther                  = "other" // a 401 whose handler gave no reason
 )
 
-// authFailureReasons lists every reason, so that each series exists from the
-// start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authOther}
+// authBadCredentials is the metrics' one reason for an unknown user and a
+// wrong password. /metrics may be public (beside /token when METRICS_ADDR is
+// unset) and a guesser can scrape it after each try: two reasons would tell
+// whether the name just tried exists, undoing the single 401 body and the
+// dummy hash. The log, which only operators read, keeps them apart.
+const authBadCredentials = "bad_credentials"
+
+// authFailureReasons lists every reason the metrics show, so that each series
+// exists from the start and a rate() over it works before the first failure.
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authBadCredentials, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or
@@ -85,8 +92,11 @@ func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *r
 		}
 	case status == http.StatusUnauthorized:
 		reason := rl.authFailure
-		if reason == "" {
+		switch reason {
+		case "":
 			reason = authOther
+		case authUnknownUser, authWrongPassword:
+			reason = authBadCredentials
 		}
 		m.authFailures.WithLabelValues(reason).Inc()
 	case status == http.StatusTooManyRequests:
