@@ -38,6 +38,14 @@ const (
 // then it stops accepting and lets requests in flight finish, for at most
 // SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
+	// SIGHUP reloads the users file, as daemons do; the file is watched
+	// too. The handler goes in first: start-up hashes at the users' bcrypt
+	// cost, which takes a while, and SIGHUP's default action would end
+	// tokend (exit 129) if one came meanwhile, as logrotate's or a
+	// deploy script's can. One that does is a reload once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var (
 		cfg    *Config
 		users  *Users
@@ -63,10 +71,6 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
 		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
-	// SIGHUP reloads the users file, as daemons do; the file is watched too.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
 	defer stopReloads()
 	m := newMetrics()
