@@ -285,7 +285,11 @@ func (s *settings) duration(key string, def, lo, hi time.Duration, zeroOK bool) 
 		if zeroOK {
 			zero = "0 (off) or "
 		}
-		s.problemf("%s is %q: use %sa duration from %s to %s, such as 90s or 5m", key, v, zero, lo, hi)
+		example := "90s or 5m"
+		if hi < 5*time.Minute {
+			example = "500ms or 2s"
+		}
+		s.problemf("%s is %q: use %sa duration from %s to %s, such as %s", key, v, zero, lo, hi, example)
 		return def
 	}
 	return d
@@ -451,6 +455,12 @@ func withEnvFileHint(err error, envFile string, found bool) error {
 	return err
 }
 
+// maxBcryptWait is the longest BCRYPT_MAX_WAIT: half the servers' write
+// timeout, which runs from the end of the request's headers. A login that
+// waited longer would still check its hash and mint, but its answer would
+// meet a closed connection: the client gets nothing, and a token is spent.
+const maxBcryptWait = writeTimeout / 2
+
 // guard reads the login limits, the verification cache and reload settings.
 func (s *settings) guard(c *Config) {
 	c.Limits = Limits{
@@ -470,7 +480,7 @@ func (s *settings) guard(c *Config) {
 	c.AuthCacheTTL = s.duration("AUTH_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour, true)
 	c.AuthCacheSize = s.integer("AUTH_CACHE_SIZE", 10000, 1, 10000000)
 	c.BcryptSlots = s.integer("BCRYPT_SLOTS", 0, 1, runtime.GOMAXPROCS(0))
-	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
+	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, maxBcryptWait, false)
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }
 
