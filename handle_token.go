@@ -169,6 +169,7 @@ func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	h["Content-Length"] = []string{strconv.Itoa(len(buf))} // observe checks that it was delivered
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf)
 }

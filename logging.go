@@ -75,17 +75,35 @@ func observe(log *slog.Logger, m *metrics, trusted []netip.Prefix) func(http.Han
 			if status == 0 {
 				status = http.StatusOK // the handler wrote nothing: net/http answers 200
 			}
+			// An answer of known length (every /token answer) is sent
+			// now, so that a connection that cannot carry it (its write
+			// timeout passed, the client left) is known before it is
+			// logged and counted: net/http's own flush comes after
+			// this, and its error is never seen. Others would turn
+			// chunked if flushed early; their writes are checked.
+			if sw.err == nil && w.Header().Get("Content-Length") != "" {
+				sw.err = http.NewResponseController(w).Flush()
+			}
 			elapsed := time.Since(start)
 			route := rl.route
 			if route == "" {
 				route = "unmatched"
 			}
-			m.observe(route, status, elapsed, rl)
+			statusAttr, msg, level := slog.Int("status", status), "request", slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			if sw.err != nil {
+				m.requestDuration.WithLabelValues(route, "undelivered").Observe(elapsed.Seconds())
+				statusAttr, msg, level = slog.Int("unsent_status", status), "request not delivered", slog.LevelWarn
+			} else {
+				m.observe(route, status, elapsed, rl)
+			}
 
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
+				statusAttr,
 				slog.Duration("duration", elapsed),
 				slog.String("client", rl.client.String()),
 			}
@@ -101,19 +119,20 @@ func observe(log *slog.Logger, m *metrics, trusted []netip.Prefix) func(http.Han
 			if rl.detail != "" && log.Enabled(r.Context(), slog.LevelDebug) {
 				attrs = append(attrs, slog.String("detail", rl.detail))
 			}
-			level := slog.LevelInfo
-			if status >= 500 {
-				level = slog.LevelError
+			if sw.err != nil {
+				attrs = append(attrs, slog.String("error", sw.err.Error()))
 			}
-			log.LogAttrs(r.Context(), level, "request", attrs...)
+			log.LogAttrs(r.Context(), level, msg, attrs...)
 		})
 	}
 }
 
-// statusWriter remembers the status a handler answered with.
+// statusWriter remembers the status a handler answered with, and the first
+// error writing the answer.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	err    error
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -127,7 +146,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection underneath.

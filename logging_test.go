@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,5 +271,53 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				t.Errorf("no identity or jti in the log:\n%s", logs)
 			}
 		})
+	}
+}
+
+// brokenConn is a response writer whose connection has failed, as one whose
+// write timeout has passed: writes are buffered, the flush fails.
+type brokenConn struct{ *httptest.ResponseRecorder }
+
+func (brokenConn) FlushError() error {
+	return errors.New("write tcp 127.0.0.1:8080->127.0.0.1:50000: i/o timeout")
+}
+
+// TestUndeliveredAnswer: an answer the connection could not carry is
+// neither logged as a 200 nor counted as a token issued.
+func TestUndeliveredAnswer(t *testing.T) {
+	var logs bytes.Buffer
+	log := newLogger(&logs, "json", slog.LevelInfo)
+	store := testUsers(t, map[string]string{"alice": "correct horse"})
+	auth, err := newBcryptAuth(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	h := NewServer(log, testConfig(), auth, store, m, func() time.Time { return specTime })
+	req := httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"correct horse","grants":"video"}`))
+	req.Header.Set("Content-Type", jsonCT)
+	req.RemoteAddr = "192.0.2.1:1234"
+	h.ServeHTTP(brokenConn{httptest.NewRecorder()}, req)
+
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("log: %v\n%s", err, logs.String())
+	}
+	delete(line, "time")
+	delete(line, "duration")
+	want := map[string]any{"level": "WARN", "msg": "request not delivered", "method": "POST", "path": "/token",
+		"unsent_status": 200.0, "client": "192.0.2.1", "identity": "alice", "grants": "video", "jti": "SKfeedfacefeedfacefeedfacefeedface-1795743131",
+		"error": "write tcp 127.0.0.1:8080->127.0.0.1:50000: i/o timeout"}
+	if !reflect.DeepEqual(line, want) {
+		t.Errorf("log line:\n got %v\nwant %v", line, want)
+	}
+	got := scrape(t, NewServer(log, testConfig(), auth, store, m, time.Now))
+	for _, w := range []string{
+		`tokend_tokens_issued_total{grant="video"} 0`,
+		`tokend_http_request_duration_seconds_count{route="/token",status="undelivered"} 1`,
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("metrics lack %s:\n%s", w, strings.Join(got, "\n"))
+		}
 	}
 }
