@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +76,8 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	m := newMetrics()
 	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
 
-	api := newHTTPServer(handler, log)
+	errs := newServerErrors(log, opt.now, serverErrorInterval)
+	api := newHTTPServer(handler, errs)
 	if cfg.TLSCert != nil {
 		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cfg.TLSCert}}
 	}
@@ -84,7 +85,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", handleMetrics(log, m))
-		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
+		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, errs)})
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
@@ -142,8 +143,9 @@ type listening struct {
 }
 
 // newHTTPServer returns an http.Server with tokend's limits; its own
-// errors (TLS handshakes, malformed requests) go to log as warnings.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// errors (TLS handshakes, malformed requests) go to errs, which logs them
+// as warnings, throttled.
+func newHTTPServer(h http.Handler, errs *serverErrors) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -151,7 +153,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(errs, "", 0),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"math/big"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -248,6 +250,47 @@ func TestRunTLS(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "tls=true") {
 		t.Errorf("start-up does not say TLS is on: %s", stderr.String())
+	}
+	// A scanner's failed handshakes come at any rate: one line a minute
+	// says how many there were, not one line each.
+	for range 20 {
+		old.Get(base + "/healthz")
+	}
+	old.CloseIdleConnections()
+	if n := strings.Count(stderr.String(), `kind="http: TLS handshake error"`); n != 1 {
+		t.Errorf("21 failed handshakes logged %d lines, want 1:\n%s", n, stderr.String())
+	}
+}
+
+// TestServerErrorsThrottled: each kind of net/http server error is logged at
+// most once an interval, with how many there were since its last line.
+func TestServerErrorsThrottled(t *testing.T) {
+	var logs bytes.Buffer
+	clock := specTime
+	errs := newServerErrors(newLogger(&logs, "text", slog.LevelInfo), func() time.Time { return clock }, time.Minute)
+	l := stdlog.New(errs, "", 0)
+	handshake := func(port int) { l.Printf("http: TLS handshake error from 192.0.2.1:%d: EOF", port) }
+	handshake(1)
+	for p := 2; p <= 5; p++ {
+		clock = clock.Add(time.Second)
+		handshake(p)
+	}
+	l.Printf("http: URL query contains semicolon, which is no longer a supported separator; parts of the query may be stripped when parsed; see golang.org/issue/25192")
+	clock = specTime.Add(61 * time.Second)
+	handshake(6)
+	handshake(7)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		_, rest, _ := strings.Cut(line, " level=")
+		lines = append(lines, "level="+rest)
+	}
+	want := []string{
+		`level=WARN msg="http server error" kind="http: TLS handshake error" count=1 per=1m0s last="http: TLS handshake error from 192.0.2.1:1: EOF"`,
+		`level=WARN msg="http server error" kind="http: URL query contains semicolon" count=1 per=1m0s last="http: URL query contains semicolon, which is no longer a supported separator; parts of the query may be stripped when parsed; see golang.org/issue/25192"`,
+		`level=WARN msg="http server error" kind="http: TLS handshake error" count=5 per=1m0s last="http: TLS handshake error from 192.0.2.1:6: EOF"`,
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("logs:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
 
