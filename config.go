@@ -222,10 +222,20 @@ func (s *settings) sid(key, prefix, what string, required bool) string {
 		s.problemf("%s is not set: the %s (%s followed by 32 hex digits)", key, what, prefix)
 	case v == "":
 	case !sidPattern.MatchString(v) || !strings.HasPrefix(v, prefix):
-		s.problemf("%s is %q: the %s must be %s followed by 32 lowercase hex digits", key, v, what, prefix)
+		shown := strconv.Quote(v)
+		if !sidLike.MatchString(v) || v == strings.TrimSpace(s.lookup("TWILIO_API_KEY_SECRET")) {
+			// Most likely the secret, pasted in the wrong place.
+			shown = fmt.Sprintf("not a SID (%d characters, not shown in case it is a secret)", utf8.RuneCountInString(v))
+		}
+		s.problemf("%s is %s: the %s must be %s followed by 32 lowercase hex digits", key, shown, what, prefix)
 	}
 	return v
 }
+
+// sidLike matches what is worth quoting back in an error about a SID: two
+// letters and hex digits. An API key secret (32 letters and digits of any
+// kind) all but never does.
+var sidLike = regexp.MustCompile(`^[A-Za-z]{2}[0-9a-fA-F]*$`)
 
 func (s *settings) boolean(key string, def bool) bool {
 	v := s.str(key, "")

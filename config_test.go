@@ -311,10 +311,10 @@ func TestLoadConfigProblems(t *testing.T) {
 			},
 			want: []string{
 				`TWILIO_TWIML_APP_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the TwiML app SID must be AP followed by 32 lowercase hex digits`,
-				`TWILIO_PUSH_CREDENTIAL_SID is "CRxyz": the push credential SID must be CR followed by 32 lowercase hex digits`,
+				`TWILIO_PUSH_CREDENTIAL_SID is not a SID (5 characters, not shown in case it is a secret): the push credential SID must be CR followed by 32 lowercase hex digits`,
 				`TWILIO_CHAT_PUSH_CREDENTIAL_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the push credential SID must be CR followed by 32 lowercase hex digits`,
 				`TWILIO_CONVERSATIONS_SERVICE_SID is "MGdeadbeefdeadbeefdeadbeefdeadbeef": the Conversations service SID must be IS followed by 32 lowercase hex digits`,
-				`TWILIO_CHAT_SERVICE_SID is "ISdeadbeegdeadbeegdeadbeegdeadbeeg": the Chat service SID must be IS followed by 32 lowercase hex digits`,
+				`TWILIO_CHAT_SERVICE_SID is not a SID (34 characters, not shown in case it is a secret): the Chat service SID must be IS followed by 32 lowercase hex digits`,
 				`TWILIO_SYNC_SERVICE_SID is "IS": the Sync service SID must be IS followed by 32 lowercase hex digits`,
 			},
 		},
@@ -771,5 +771,26 @@ func TestEnvFileSyntaxErrorEveryCommand(t *testing.T) {
 				t.Errorf("the secret was printed: %s", all)
 			}
 		})
+	}
+}
+
+// TestSIDErrorHidesASecretInTheWrongPlace: a secret pasted into a SID
+// setting (the SID and the secret swapped, say) is not quoted back.
+func TestSIDErrorHidesASecretInTheWrongPlace(t *testing.T) {
+	const secret = "Zq8mN2pL7xR4tY6wK1vB3cD5fG9hJ0sA" // 32 letters and digits, as Twilio's
+	for _, env := range []map[string]string{
+		{"TWILIO_API_KEY_SID": secret, "TWILIO_API_KEY_SECRET": "SKdeadbeefdeadbeefdeadbeefdeadbeef"},
+		{"TWILIO_API_KEY_SID": secret, "TWILIO_API_KEY_SECRET": secret},
+		{"TWILIO_TWIML_APP_SID": "APdeadbeef", "TWILIO_API_KEY_SECRET": "APdeadbeef"},
+	} {
+		_, err := loadConfig(cfgEnv(env))
+		if err == nil {
+			t.Fatalf("%v: no error", env)
+		}
+		for _, v := range env {
+			if strings.Contains(err.Error(), v) {
+				t.Errorf("the error quotes %q:\n%v", v, err)
+			}
+		}
 	}
 }
