@@ -96,11 +96,9 @@ func observe(log *slog.Logger, m *metrics, trusted []netip.Prefix) func(http.Han
 				level = slog.LevelError
 			}
 			if sw.err != nil {
-				m.requestDuration.WithLabelValues(route, "undelivered").Observe(elapsed.Seconds())
 				statusAttr, msg, level = slog.Int("unsent_status", status), "request not delivered", slog.LevelWarn
-			} else {
-				m.observe(route, status, elapsed, rl)
 			}
+			m.observe(route, status, elapsed, rl, sw.err == nil)
 
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),

@@ -300,7 +300,7 @@ func TestUndeliveredAnswer(t *testing.T) {
 	h.ServeHTTP(brokenConn{httptest.NewRecorder()}, req)
 
 	var line map[string]any
-	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+	if err := json.Unmarshal(bytes.TrimSpace(logs.Bytes()), &line); err != nil {
 		t.Fatalf("log: %v\n%s", err, logs.String())
 	}
 	delete(line, "time")
@@ -311,10 +311,15 @@ func TestUndeliveredAnswer(t *testing.T) {
 	if !reflect.DeepEqual(line, want) {
 		t.Errorf("log line:\n got %v\nwant %v", line, want)
 	}
+	// A guesser who drops each connection is still counted.
+	req = httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"wrong"}`))
+	req.Header.Set("Content-Type", jsonCT)
+	h.ServeHTTP(brokenConn{httptest.NewRecorder()}, req)
 	got := scrape(t, NewServer(log, testConfig(), auth, store, m, time.Now))
 	for _, w := range []string{
 		`tokend_tokens_issued_total{grant="video"} 0`,
-		`tokend_http_request_duration_seconds_count{route="/token",status="undelivered"} 1`,
+		`tokend_auth_failures_total{reason="bad_credentials"} 1`,
+		`tokend_http_request_duration_seconds_count{route="/token",status="undelivered"} 2`,
 	} {
 		if !slices.Contains(got, w) {
 			t.Errorf("metrics lack %s:\n%s", w, strings.Join(got, "\n"))

@@ -81,9 +81,18 @@ func newMetrics() *metrics {
 
 // observe records one answered request. Counting 429s here, from the status,
 // counts every one of them whichever limiter answered, with nothing to wire.
-func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog) {
-	m.requestDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+// An answer the connection did not carry (delivered false) is timed under
+// status "undelivered" and issued no token; its refused login or 429 still
+// counts, as the attempt was made: a guesser who drops each connection
+// must not vanish from the metrics.
+func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog, delivered bool) {
+	label := "undelivered"
+	if delivered {
+		label = strconv.Itoa(status)
+	}
+	m.requestDuration.WithLabelValues(route, label).Observe(elapsed.Seconds())
 	switch {
+	case rl.identity != "" && !delivered:
 	case rl.identity != "":
 		for i, g := range allGrantNames {
 			if rl.grants.has(g) {
