@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/joho/godotenv"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -793,4 +795,21 @@ func TestSIDErrorHidesASecretInTheWrongPlace(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzEnvFileProblem: whatever file godotenv refuses, the description is one
+// of the fixed messages (numbers aside): nothing of the file gets into it.
+func FuzzEnvFileProblem(f *testing.F) {
+	for _, seed := range []string{"A-B=1\n", "A=\"x\nB=1\n", "A='x", "x y\n", "\uFEFFA=1", "export A=\"1\" junk\n", "A=1\r\n#c\nB\n"} {
+		f.Add([]byte(seed))
+	}
+	fixed := regexp.MustCompile(`^(line \d+: (a name with no = after it; write NAME=value|the name has a character other than a letter, digit, _ or \. \(column \d+\); write NAME=value|the value's opening ["'] is never closed; close it or remove it|the file starts with a byte-order mark; save it as UTF-8 without one)|is not a valid env file \(the parser's message is not shown, as it may quote values\); write one NAME=value a line)$`)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if _, err := godotenv.UnmarshalBytes(src); err == nil {
+			return
+		}
+		if msg := envFileProblem(src); !fixed.MatchString(msg) {
+			t.Fatalf("envFileProblem(%q) = %q", src, msg)
+		}
+	})
 }
