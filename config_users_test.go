@@ -31,7 +31,7 @@ func TestLoadConfigUsersDatabase(t *testing.T) {
 		{"a query without a database", map[string]string{"USERS_QUERY": "SELECT password FROM auth_user WHERE username = $1"}, UsersDBConfig{}, 0,
 			[]string{"USERS_QUERY and USERS_SAMPLE_QUERY need USERS_DATABASE_URL: set it to read users from PostgreSQL, or remove them to use the users file"}},
 		{"limits", map[string]string{"USERS_QUERY_TIMEOUT": "10ms", "HASH_MEMORY_MIB": "8192"}, UsersDBConfig{}, 0,
-			[]string{`USERS_QUERY_TIMEOUT is "10ms": use a duration from 50ms to 1m0s, such as 90s or 5m`, `HASH_MEMORY_MIB is "8192": use a whole number from 8 to 4096`}},
+			[]string{`USERS_QUERY_TIMEOUT is "10ms": use a duration from 50ms to 1m0s, such as 500ms or 2s`, `HASH_MEMORY_MIB is "8192": use a whole number from 8 to 4096`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

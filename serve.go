@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +40,14 @@ const (
 // then it stops accepting and lets requests in flight finish, for at most
 // SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
+	// SIGHUP reloads the users file, as daemons do; the file is watched
+	// too. The handler goes in first: start-up hashes at the users' bcrypt
+	// cost, which takes a while, and SIGHUP's default action would end
+	// tokend (exit 129) if one came meanwhile, as logrotate's or a
+	// deploy script's can. One that does is a reload once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var (
 		cfg      *Config
 		users    *Users
@@ -87,10 +95,6 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
 		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
-	// SIGHUP reloads the users file, as daemons do; the file is watched too.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	m := newMetrics()
 	m.registry.MustRegister(health.collectors()...)
 	reloadPath := cfg.UsersFile
@@ -107,15 +111,15 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	handler := NewServer(log, cfg, auth, auth.ready, m, opt.now, logins...)
 
-	api := newHTTPServer(handler, log)
+	errs := newServerErrors(log, opt.now, serverErrorInterval)
+	api := newHTTPServer(handler, errs)
 	if cfg.TLSCert != nil {
 		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cfg.TLSCert}}
 	}
 	servers := []*listening{{setting: "LISTEN_ADDR", addr: cfg.ListenAddr, srv: api}}
 	if cfg.MetricsAddr != "" {
 		mux := adminRoutes(log, m, auth.limits, opt.pprof)
-		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
-
+		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, errs)})
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
@@ -174,8 +178,9 @@ type listening struct {
 }
 
 // newHTTPServer returns an http.Server with tokend's limits; its own
-// errors (TLS handshakes, malformed requests) go to log as warnings.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// errors (TLS handshakes, malformed requests) go to errs, which logs them
+// as warnings, throttled.
+func newHTTPServer(h http.Handler, errs *serverErrors) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -183,7 +188,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(errs, "", 0),
 	}
 }
 
