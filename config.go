@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/joho/godotenv"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is everything tokend reads from the environment and .env.
@@ -67,6 +69,12 @@ type Config struct {
 	BcryptSlots         int // 0: one fewer than the CPUs (bcryptSlots)
 	BcryptMaxWait       time.Duration
 	UsersReloadInterval time.Duration
+
+	// Sessions: see the README's "Sessions". RedisURL, when set, keeps
+	// them in Redis (shared by replicas) under RedisPrefix.
+	Sessions    SessionConfig
+	RedisURL    string // may hold a password: never printed
+	RedisPrefix string
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -258,6 +266,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 	s.operation(c)
 	s.addresses(c)
 	s.guard(c)
+	s.sessions(c)
 	if err := s.err(); err != nil {
 		return nil, err
 	}
@@ -387,6 +396,40 @@ func (s *settings) guard(c *Config) {
 	c.BcryptSlots = s.integer("BCRYPT_SLOTS", 0, 1, runtime.GOMAXPROCS(0))
 	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
+}
+
+// sessions reads the login sessions' settings and where they are kept.
+func (s *settings) sessions(c *Config) {
+	c.Sessions = SessionConfig{
+		IdleTimeout: s.duration("SESSION_IDLE_TIMEOUT", 2*time.Hour, time.Minute, 30*24*time.Hour, false),
+		MaxAge:      s.duration("SESSION_MAX_AGE", 12*time.Hour, time.Minute, 30*24*time.Hour, false),
+		PerUser:     s.integer("SESSION_MAX_PER_USER", 10, 1, 1000),
+		MaxSessions: s.integer("SESSION_MAX", 10000, 1, 10000000),
+		SameSite:    http.SameSiteStrictMode,
+	}
+	if c.Sessions.IdleTimeout > c.Sessions.MaxAge {
+		s.problemf("SESSION_IDLE_TIMEOUT (%s) is above SESSION_MAX_AGE (%s): a session ends at SESSION_MAX_AGE whatever its use", c.Sessions.IdleTimeout, c.Sessions.MaxAge)
+	}
+	switch v := strings.ToLower(s.str("SESSION_SAMESITE", "strict")); v {
+	case "strict":
+	case "lax":
+		c.Sessions.SameSite = http.SameSiteLaxMode
+	case "none":
+		c.Sessions.SameSite = http.SameSiteNoneMode
+		if len(c.CORSOrigins) == 0 || corsAllowsAll(c.CORSOrigins) {
+			s.problemf("SESSION_SAMESITE is none, which sends the session cookie from pages of other sites: only for apps on another site, so list their origins in CORS_ALLOWED_ORIGINS (not *), or use strict (the default) or lax")
+		}
+	default:
+		s.problemf("SESSION_SAMESITE is %q: use strict (the default), lax, or none", v)
+	}
+	c.RedisURL = s.str("REDIS_URL", "")
+	if c.RedisURL != "" {
+		// The parser's error may quote the URL, and with it a password.
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			s.problemf("REDIS_URL is not a Redis URL: use redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS")
+		}
+	}
+	c.RedisPrefix = s.str("REDIS_PREFIX", "tokend:")
 }
 
 // loadAll reads the configuration and the users file, and reports every

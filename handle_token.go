@@ -29,10 +29,13 @@ type tokenRequest struct {
 	Grants      nameList          `json:"grants"`
 	Room        string            `json:"room"`
 	VoiceParams map[string]string `json:"voice_params"`
+	// Session asks for a login session (true) or none (false); unset,
+	// a browser gets one and other clients do not (wantsSession).
+	Session *bool `json:"session"`
 }
 
 // tokenRequestFields lists the fields a request may send, for error messages.
-const tokenRequestFields = "username, password, ttl, grants, room, voice_params"
+const tokenRequestFields = "username, password, ttl, grants, room, voice_params, session"
 
 // nameList is a list of names sent as a JSON array or as one
 // comma-separated string, so `grants=video,voice` works from httpie and curl.
@@ -85,6 +88,10 @@ type tokenResponse struct {
 	Token     string `json:"token"`
 	Identity  string `json:"identity"`
 	ExpiresAt string `json:"expires_at"`
+	// With a session: when it ends unless renewed before, and when it
+	// ends whatever happens, so a page can tell its user.
+	SessionIdleExpiresAt string `json:"session_idle_expires_at,omitempty"`
+	SessionExpiresAt     string `json:"session_expires_at,omitempty"`
 }
 
 // tokenPlan is a request after validation: what the token will carry.
@@ -127,11 +134,16 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			writeError(w, r, log, err)
 			return
 		}
-		username, err := logins.identify(r, req.Username, req.Password)
+		if err := logins.checkSessionWish(r, req.Session); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		in, err := logins.identify(r, req.Username, req.Password)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
+		username := in.identity
 		// Only now: the answers about grants, TTLs and identity rules
 		// describe this server's configuration, which is for users who
 		// have logged in. The identity is the authenticated username.
@@ -152,11 +164,17 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 		if rl := requestLogFrom(r.Context()); rl != nil {
 			rl.identity, rl.grants, rl.jti = username, plan.grants, claims.JTI
 		}
-		writeTokenResponse(w, tokenResponse{
+		logins.startSession(w, r, &in, req.Session)
+		resp := tokenResponse{
 			Token:     token,
 			Identity:  username,
 			ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
-		})
+		}
+		if in.session != nil {
+			resp.SessionIdleExpiresAt = in.session.IdleUntil.UTC().Format(time.RFC3339)
+			resp.SessionExpiresAt = in.session.EndsAt.UTC().Format(time.RFC3339)
+		}
+		writeTokenResponse(w, resp)
 	})
 }
 
@@ -167,13 +185,21 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 // a fifth of the handler's time (BenchmarkTokenThroughput).
 func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 	identity, _ := json.Marshal(resp.Identity) // a string always encodes
-	buf := make([]byte, 0, len(resp.Token)+len(identity)+len(resp.ExpiresAt)+48)
+	buf := make([]byte, 0, len(resp.Token)+len(identity)+len(resp.ExpiresAt)+len(resp.SessionIdleExpiresAt)+len(resp.SessionExpiresAt)+104)
 	buf = append(buf, `{"token":"`...)
 	buf = append(buf, resp.Token...)
 	buf = append(buf, `","identity":`...)
 	buf = append(buf, identity...)
 	buf = append(buf, `,"expires_at":"`...)
 	buf = append(buf, resp.ExpiresAt...)
+	if resp.SessionIdleExpiresAt != "" {
+		buf = append(buf, `","session_idle_expires_at":"`...)
+		buf = append(buf, resp.SessionIdleExpiresAt...)
+	}
+	if resp.SessionExpiresAt != "" {
+		buf = append(buf, `","session_expires_at":"`...)
+		buf = append(buf, resp.SessionExpiresAt...)
+	}
 	buf = append(buf, "\"}\n"...)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -264,6 +290,8 @@ func fieldKind(field string) string {
 		return "a list of grant names"
 	case "voice_params":
 		return "an object of string values"
+	case "session":
+		return "true or false"
 	default:
 		return "a string"
 	}
@@ -324,6 +352,16 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 			req.Password, err = single()
 		case key == "room":
 			req.Room, err = single()
+		case key == "session":
+			var v string
+			if v, err = single(); err == nil {
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = invalidFields(map[string]string{"session": "must be true or false"})
+				} else {
+					req.Session = &b
+				}
+			}
 		case key == "ttl":
 			var v string
 			v, err = single()

@@ -46,6 +46,7 @@ type requestLog struct {
 	identity    string     // on success: the token's identity
 	grants      grantSet   // on success: the token's grants
 	jti         string     // on success: the token's ID
+	session     string     // the login session's short, non-secret ID, when one was used or started
 	authFailure string     // on a 401: why, as a metrics label (authFailureReasons)
 	problem     string     // on an error answer: its code
 	detail      string     // on an error answer: what the client was told; logged at debug only
@@ -104,6 +105,9 @@ func observe(log *slog.Logger, m *metrics, trusted []netip.Prefix) func(http.Han
 			}
 			if rl.identity != "" {
 				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("grants", rl.grants.String()), slog.String("jti", rl.jti))
+			}
+			if rl.session != "" {
+				attrs = append(attrs, slog.String("session", rl.session))
 			}
 			if rl.problem != "" {
 				attrs = append(attrs, slog.String("problem", rl.problem))

@@ -53,6 +53,11 @@ Usage:
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
   tokend user list            list the users
+  tokend session list [USER]  list the live login sessions (of USER), asking the running
+                              tokend on METRICS_ADDR (or --admin URL), else REDIS_URL's Redis
+  tokend session revoke USER|ID
+                              end every session of USER, or the one session ID
+                              (--user: USER even if it looks like an ID)
   tokend version              print the version and the commit it was built from
   tokend help [COMMAND]       show this help, or one command's
 
@@ -119,6 +124,8 @@ func dispatch(ctx context.Context, cmd string, args []string, getenv func(string
 		return runDecode(args, getenv, now, stdin, stdout, stderr)
 	case "user":
 		return runUser(args, getenv, stdin, stdout, stderr)
+	case "session":
+		return runSession(args, getenv, now, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	default:

@@ -18,12 +18,13 @@ const (
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
 	authUnknownUser            = "unknown_user"
 	authWrongPassword          = "wrong_password"
-	authOther                  = "other" // a 401 whose handler gave no reason
+	authOther                  = "other"      // a 401 whose handler gave no reason
+	authNoSession              = "no_session" // a session cookie of no live session
 )
 
 // authFailureReasons lists every reason, so that each series exists from the
 // start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authOther}
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authNoSession, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or
@@ -35,6 +36,10 @@ type metrics struct {
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
+	sessionsStarted prometheus.Counter
+	sessionsRenewed prometheus.Counter
+	sessionsEnded   *prometheus.CounterVec
+	sessionStoreUp  prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -57,12 +62,33 @@ func newMetrics() *metrics {
 			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
 			Buckets: prometheus.DefBuckets, // 5ms to 10s: spans a bcrypt check at any sane cost
 		}, []string{"route", "status"}),
+		sessionsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tokend_sessions_started_total",
+			Help: "Login sessions started (browser logins, or logins that asked for one).",
+		}),
+		sessionsRenewed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tokend_sessions_renewed_total",
+			Help: "Tokens issued on a session cookie instead of a password.",
+		}),
+		sessionsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_sessions_ended_total",
+			Help: "Login sessions ended, by reason, as this replica saw them; sessions that time out unused are not counted.",
+		}, []string{"reason"}),
+		sessionStoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokend_session_store_up",
+			Help: "1 while the session store (Redis with REDIS_URL) answers, 0 while it does not.",
+		}),
 	}
+	m.sessionStoreUp.Set(1)
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
+		m.sessionsStarted, m.sessionsRenewed, m.sessionsEnded, m.sessionStoreUp,
 	)
+	for _, r := range sessionEndReasons {
+		m.sessionsEnded.WithLabelValues(r)
+	}
 	for _, g := range allGrantNames {
 		m.tokensByGrant = append(m.tokensByGrant, m.tokensIssued.WithLabelValues(string(g)))
 	}

@@ -133,11 +133,25 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if e.Code == EUNAUTHORIZED {
-		h.Set("WWW-Authenticate", `Basic realm="tokend"`)
+		h.Set("WWW-Authenticate", challenge(r))
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)
+}
+
+// challenge is the WWW-Authenticate of a 401. A browser page's fetch that
+// logs in with a body or the session cookie gets a scheme browsers do not
+// handle, so the browser hands the 401 to the page instead of asking for a
+// password in its own dialog; everyone else is told HTTP Basic works.
+func challenge(r *http.Request) string {
+	switch r.Header.Get("Sec-Fetch-Mode") {
+	case "cors", "same-origin", "no-cors":
+		if r.Header.Get("Authorization") == "" {
+			return `Cookie realm="tokend", cookie-name="` + sessionCookie + `"`
+		}
+	}
+	return `Basic realm="tokend"`
 }

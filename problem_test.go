@@ -64,3 +64,33 @@ func TestWriteErrorRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestChallenge: browser pages' 401s carry no Basic challenge, which would
+// make the browser ask for a password in a dialog of its own; API clients
+// and Basic-auth users are told Basic works.
+func TestChallenge(t *testing.T) {
+	const basicChallenge, cookieChallenge = `Basic realm="tokend"`, `Cookie realm="tokend", cookie-name="__Host-tokend_session"`
+	for _, tt := range []struct {
+		mode, auth, want string
+	}{
+		{"", "", basicChallenge},
+		{"navigate", "", basicChallenge},
+		{"cors", "", cookieChallenge},
+		{"same-origin", "", cookieChallenge},
+		{"no-cors", "", cookieChallenge},
+		{"cors", "Basic YTpi", basicChallenge},
+	} {
+		r := httptest.NewRequest("POST", "/token", nil)
+		if tt.mode != "" {
+			r.Header.Set("Sec-Fetch-Mode", tt.mode)
+		}
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		rec := httptest.NewRecorder()
+		writeError(rec, r, slog.New(slog.DiscardHandler), errBadCredentials)
+		if got := rec.Header().Get("WWW-Authenticate"); got != tt.want {
+			t.Errorf("Sec-Fetch-Mode %q, Authorization %q: WWW-Authenticate %q, want %q", tt.mode, tt.auth, got, tt.want)
+		}
+	}
+}

@@ -26,6 +26,9 @@ type usersReloader struct {
 	auth *authStack
 	log  *slog.Logger
 	last os.FileInfo // the file as last seen; nil when it could not be read
+	// onChange, when set, hears of the users whose hash changed or who
+	// are gone, after the new set is in place: their sessions end.
+	onChange func(users *Users, changed []string)
 }
 
 func newUsersReloader(log *slog.Logger, path string, auth *authStack) *usersReloader {
@@ -107,6 +110,9 @@ func (r *usersReloader) reload(reason string) error {
 		added, changed := diffUsers(old, users)
 		if err = r.auth.swapUsers(users, changed); err == nil {
 			r.log.Info("users reloaded", "reason", reason, "file", r.path, "users", users.Len(), "added", added, "changed_or_removed", len(changed))
+			if r.onChange != nil && len(changed) > 0 {
+				r.onChange(users, changed)
+			}
 			return nil
 		}
 	}

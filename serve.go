@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 type serveOptions struct {
@@ -71,10 +73,29 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
 	m := newMetrics()
-	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
+	// One Redis client for everything kept in Redis, made here and
+	// passed to each user of it.
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		if rdb, err = newRedisClient(cfg.RedisURL); err != nil {
+			return err
+		}
+		defer rdb.Close()
+	}
+	sess := newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
+	log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
+		"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
+	if rdb != nil {
+		if err := sess.ping(ctx); err != nil {
+			log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+		}
+	}
+	reloader := newUsersReloader(log, cfg.UsersFile, auth)
+	reloader.onChange = sess.endUsers
+	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
+	defer stopReloads()
+	handler := NewServer(log, cfg, auth, auth.store, m, opt.now, withSessions(sess))
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {
@@ -84,6 +105,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", handleMetrics(log, m))
+		addAdminRoutes(mux, log, sess)
 		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
 	}
 	for i, l := range servers {

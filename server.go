@@ -40,8 +40,12 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 // /metrics is served there instead (serve), away from /token.
 func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
 	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
+	if logins.sessions != nil {
+		mux.Handle("/logout", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodPost)))
+		mux.Handle("/session", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodDelete)))
+	}
 	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/readyz", handleReadyz(log, users))
+	mux.Handle("/readyz", handleReadyz(log, users, logins.sessions))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
@@ -78,7 +82,12 @@ func handleHealthz() http.Handler {
 // handleReadyz answers 200 while tokend can issue tokens: its configuration
 // is valid (it would not have started otherwise) and users are loaded.
 // Otherwise 503, so a load balancer sends logins elsewhere.
-func handleReadyz(log *slog.Logger, users *userStore) http.Handler {
+//
+// A session store that does not answer is said in the body but keeps the
+// 200: password logins still work, and every replica shares the one Redis,
+// so a 503 would take them all out of the balancer for what only sessions
+// need.
+func handleReadyz(log *slog.Logger, users *userStore, sess *sessions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		loaded := 0
 		if users != nil {
@@ -93,6 +102,9 @@ func handleReadyz(log *slog.Logger, users *userStore) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintln(w, "ready")
+		if sess != nil && sess.ping(r.Context()) != nil {
+			fmt.Fprintln(w, "sessions: unavailable: the session store (REDIS_URL) is not answering; password logins work, session renewals get 503")
+		}
 	})
 }
 
