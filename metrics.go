@@ -18,12 +18,13 @@ const (
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
 	authUnknownUser            = "unknown_user"
 	authWrongPassword          = "wrong_password"
-	authOther                  = "other" // a 401 whose handler gave no reason
+	authInvalidIDToken         = "invalid_id_token" // a bearer token that is not a valid ID token for this server
+	authOther                  = "other"            // a 401 whose handler gave no reason
 )
 
 // authFailureReasons lists every reason, so that each series exists from the
 // start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authOther}
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authInvalidIDToken, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or

@@ -17,6 +17,7 @@ import (
 const (
 	EINVALID       = "invalid-request"
 	EUNAUTHORIZED  = "unauthorized"
+	EFORBIDDEN     = "forbidden"
 	ENOTFOUND      = "not-found"
 	EMETHOD        = "method-not-allowed"
 	ETOOLARGE      = "body-too-large"
@@ -36,6 +37,8 @@ func problemKind(code string) (status int, title string, ok bool) {
 		return http.StatusBadRequest, "Invalid request", true
 	case EUNAUTHORIZED:
 		return http.StatusUnauthorized, "Unauthorized", true
+	case EFORBIDDEN:
+		return http.StatusForbidden, "Forbidden", true
 	case ENOTFOUND:
 		return http.StatusNotFound, "Not found", true
 	case EMETHOD:
@@ -60,13 +63,15 @@ func problemKind(code string) (status int, title string, ok bool) {
 
 // Error is an error meant for the client: Code picks the status and title,
 // Message is the detail a person can act on, Params names each invalid field,
-// and RetryAfter, when set, is sent as Retry-After (429 and 503).
+// RetryAfter, when set, is sent as Retry-After (429 and 503), and Challenge,
+// when set, is a 401's WWW-Authenticate instead of HTTP Basic's.
 // Anything that is not an *Error is internal and shown only as "internal error".
 type Error struct {
 	Code       string
 	Message    string
 	Params     []invalidParam
 	RetryAfter time.Duration
+	Challenge  string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -130,7 +135,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if e.Code == EUNAUTHORIZED {
-		h.Set("WWW-Authenticate", `Basic realm="tokend"`)
+		challenge := e.Challenge
+		if challenge == "" {
+			challenge = `Basic realm="tokend"`
+		}
+		h.Set("WWW-Authenticate", challenge)
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))

@@ -57,20 +57,40 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if corsAllowsAll(cfg.CORSOrigins) {
 		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
 	}
-	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
-	if err != nil {
-		return err
+	var (
+		passwords Authenticator // nil: IdP-only, no users file
+		store     *userStore
+		logins    []loginOption
+	)
+	if users != nil {
+		auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
+		if err != nil {
+			return err
+		}
+		passwords, store = auth, auth.store
+		log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
+			"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
+		// SIGHUP reloads the users file, as daemons do; the file is watched too.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
+		defer stopReloads()
 	}
-	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
-		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
-	// SIGHUP reloads the users file, as daemons do; the file is watched too.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
+	if cfg.OIDC != nil {
+		// Discovery and keys in the background: tokend serves (and
+		// /readyz says not ready) while the provider is unreachable.
+		idp := newOIDCLogin(cfg.OIDC, log, nil, opt.now)
+		oidcCtx, stopOIDC := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { idp.run(oidcCtx) })
+		defer wg.Wait()
+		defer stopOIDC()
+		logins = append(logins, withOIDC(idp))
+		log.Info("ID token logins on", "issuer", cfg.OIDC.Issuer, "identity_claim", cfg.OIDC.IdentityClaim, "passwords", passwords != nil)
+	}
 	m := newMetrics()
-	handler := NewServer(log, cfg, auth, auth.store, m, opt.now)
+	handler := NewServer(log, cfg, passwords, store, m, opt.now, logins...)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {
@@ -93,7 +113,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(), "oidc", cfg.OIDC != nil,
 		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(), "dev", cfg.Dev}
 	if len(servers) > 1 {
 		attrs = append(attrs, "metrics_addr", servers[1].ln.Addr().String())

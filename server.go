@@ -16,7 +16,10 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userSto
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
 	limits := newLoginLimits(cfg.Limits, now)
-	logins := &signIn{auth: limits.guard(auth)}
+	logins := &signIn{limits: limits}
+	if auth != nil {
+		logins.auth = limits.guard(auth)
+	}
 	for _, opt := range opts {
 		opt(logins)
 	}
@@ -41,7 +44,7 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
 	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
 	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/readyz", handleReadyz(log, users))
+	mux.Handle("/readyz", handleReadyz(log, users, logins.auth != nil, logins.oidc))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
@@ -76,17 +79,26 @@ func handleHealthz() http.Handler {
 }
 
 // handleReadyz answers 200 while tokend can issue tokens: its configuration
-// is valid (it would not have started otherwise) and users are loaded.
-// Otherwise 503, so a load balancer sends logins elsewhere.
-func handleReadyz(log *slog.Logger, users *userStore) http.Handler {
+// is valid (it would not have started otherwise), users are loaded when
+// passwords are on, and with OIDC on, the identity provider's keys have
+// been fetched once. Otherwise 503, so a load balancer sends logins
+// elsewhere. A provider that goes down later does not make tokend unready:
+// tokens signed by the keys it holds keep working.
+func handleReadyz(log *slog.Logger, users *userStore, passwords bool, idp *oidcLogin) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if idp != nil {
+			if why := idp.ready(); why != "" {
+				writeError(w, r, log, Errorf(EUNAVAILABLE, "%s", why))
+				return
+			}
+		}
 		loaded := 0
 		if users != nil {
 			if u := users.Load(); u != nil {
 				loaded = u.Len()
 			}
 		}
-		if loaded == 0 {
+		if passwords && loaded == 0 && idp == nil {
 			writeError(w, r, log, Errorf(EUNAVAILABLE, "no users are loaded, so no login can succeed; add one with `tokend user add NAME`"))
 			return
 		}
