@@ -376,9 +376,12 @@ type jwksCache struct {
 	mu   sync.RWMutex
 	keys []jose.JSONWebKey
 
-	fetchMu     sync.Mutex // one fetch at a time; guards the two below
-	lastAttempt time.Time
-	lastErr     error
+	fetchMu sync.Mutex // one fetch at a time; guards the two below
+	// The last fetch an unknown kid asked for, and its error. Only those
+	// count against minRefetch: a periodic refresh just before a
+	// rotation must not delay the new key's first login.
+	lastUnknown    time.Time
+	lastUnknownErr error
 
 	fetches atomic.Int64 // fetches made, for tests and `tokend check`
 }
@@ -395,13 +398,7 @@ func (c *jwksCache) count() int {
 func (c *jwksCache) fetch(ctx context.Context) error {
 	c.fetchMu.Lock()
 	defer c.fetchMu.Unlock()
-	return c.fetchLocked(ctx)
-}
-
-func (c *jwksCache) fetchLocked(ctx context.Context) error {
-	c.lastAttempt = c.now()
-	c.lastErr = c.get(ctx)
-	return c.lastErr
+	return c.get(ctx)
 }
 
 func (c *jwksCache) get(ctx context.Context) error {
@@ -465,13 +462,14 @@ func (c *jwksCache) lookup(kid string) []jose.JSONWebKey {
 func (c *jwksCache) refetchForUnknownKid(ctx context.Context) error {
 	c.fetchMu.Lock()
 	defer c.fetchMu.Unlock()
-	if since := c.now().Sub(c.lastAttempt); since < c.minRefetch {
-		if c.lastErr != nil {
+	if since := c.now().Sub(c.lastUnknown); since < c.minRefetch {
+		if c.lastUnknownErr != nil {
 			return &providerUnavailable{wait: c.minRefetch - since}
 		}
 		return nil
 	}
-	if err := c.fetchLocked(ctx); err != nil {
+	c.lastUnknown = c.now()
+	if c.lastUnknownErr = c.get(ctx); c.lastUnknownErr != nil {
 		return &providerUnavailable{wait: c.minRefetch}
 	}
 	return nil
