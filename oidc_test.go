@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -524,5 +525,111 @@ func TestOIDCOnly(t *testing.T) {
 	tok := signIDToken(t, idp.key("key-1"), "key-1", idp.claims(time.Now(), "u1"))
 	if rec := serveOne(h, "POST", "/token", "", "Bearer "+tok, ""); rec.Code != 200 {
 		t.Errorf("ID token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestOIDCConfig checks the OIDC_ settings: what they give and every
+// problem's message.
+func TestOIDCConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := loadConfig(cfgEnv(map[string]string{"OIDC_ISSUER": "https://idp.example/", "OIDC_AUDIENCE": "app"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &OIDCConfig{Issuer: "https://idp.example/", Audience: "app", IdentityClaim: "sub", IdentityMap: "none",
+			Algorithms: asymmetricAlgorithms, ClockSkew: time.Minute, JWKSRefresh: 15 * time.Minute}
+		if fmt.Sprint(cfg.OIDC) != fmt.Sprint(want) {
+			t.Errorf("OIDC = %+v\nwant %+v", cfg.OIDC, want)
+		}
+	})
+	t.Run("all set", func(t *testing.T) {
+		cfg, err := loadConfig(cfgEnv(map[string]string{"OIDC_ISSUER": "http://127.0.0.1:5556/dex", "OIDC_AUDIENCE": "app",
+			"OIDC_IDENTITY_CLAIM": "email", "OIDC_IDENTITY_MAP": "escape", "OIDC_REQUIRED_CLAIMS": "groups=twilio, hd=example.com",
+			"OIDC_ALLOWED_IDENTITIES": "a@example.com,b@example.com", "OIDC_ALGORITHMS": "ES256", "OIDC_CLOCK_SKEW": "0", "OIDC_JWKS_REFRESH": "1h"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &OIDCConfig{Issuer: "http://127.0.0.1:5556/dex", Audience: "app", IdentityClaim: "email", IdentityMap: "escape",
+			RequiredClaims:    []requiredClaim{{"groups", "twilio"}, {"hd", "example.com"}},
+			AllowedIdentities: map[string]bool{"a@example.com": true, "b@example.com": true},
+			Algorithms:        []string{"ES256"}, ClockSkew: 0, JWKSRefresh: time.Hour}
+		if fmt.Sprint(cfg.OIDC) != fmt.Sprint(want) {
+			t.Errorf("OIDC = %+v\nwant %+v", cfg.OIDC, want)
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"audience without issuer", map[string]string{"OIDC_AUDIENCE": "app"},
+			[]string{"OIDC_AUDIENCE is set but OIDC_ISSUER is not: set OIDC_ISSUER to turn on ID token logins, or remove OIDC_AUDIENCE"}},
+		{"plain http issuer", map[string]string{"OIDC_ISSUER": "http://idp.example", "OIDC_AUDIENCE": "app"},
+			[]string{`OIDC_ISSUER is "http://idp.example": use the provider's issuer URL exactly as its ID tokens' iss claim says it, with https (http only for a loopback host)`}},
+		{"no audience", map[string]string{"OIDC_ISSUER": "https://idp.example"},
+			[]string{"OIDC_AUDIENCE is not set: the app's client ID at the identity provider; ID tokens for other apps are refused"}},
+		{"HS256 and none", map[string]string{"OIDC_ISSUER": "https://idp.example", "OIDC_AUDIENCE": "app", "OIDC_ALGORITHMS": "RS256,HS256,none"},
+			[]string{
+				`OIDC_ALGORITHMS has "HS256": use asymmetric JWS algorithms (` + strings.Join(asymmetricAlgorithms, ", ") + `); HMAC and none are never accepted`,
+				`OIDC_ALGORITHMS has "none": use asymmetric JWS algorithms (` + strings.Join(asymmetricAlgorithms, ", ") + `); HMAC and none are never accepted`,
+			}},
+		{"bad map, claims and skew", map[string]string{"OIDC_ISSUER": "https://idp.example", "OIDC_AUDIENCE": "app",
+			"OIDC_IDENTITY_MAP": "lowercase", "OIDC_REQUIRED_CLAIMS": "email_verified", "OIDC_CLOCK_SKEW": "1h"},
+			[]string{
+				`OIDC_CLOCK_SKEW is "1h": use 0 (off) or a duration from 0s to 5m0s, such as 90s or 5m`,
+				`OIDC_IDENTITY_MAP is "lowercase": use none (refuse identities Twilio does not accept) or escape (map them, see the README)`,
+				`OIDC_REQUIRED_CLAIMS has "email_verified": use NAME=VALUE pairs separated by commas, such as email_verified=true,groups=twilio`,
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(cfgEnv(tt.env))
+			if got := configProblems(t, err); !slices.Equal(got, tt.want) {
+				t.Errorf("problems =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestLoadAllIdPOnly: with OIDC on, no users file means passwords are off;
+// a users file named but missing is still an error.
+func TestLoadAllIdPOnly(t *testing.T) {
+	t.Chdir(t.TempDir())
+	oidcEnv := map[string]string{"OIDC_ISSUER": "https://idp.example", "OIDC_AUDIENCE": "app"}
+	cfg, users, err := loadAll(cfgEnv(oidcEnv))
+	if err != nil || cfg.OIDC == nil || users != nil {
+		t.Fatalf("IdP-only: cfg.OIDC %v, users %v, err %v", cfg.OIDC, users, err)
+	}
+	oidcEnv["USERS_FILE"] = "named.htpasswd"
+	_, _, err = loadAll(cfgEnv(oidcEnv))
+	if got := configProblems(t, err); len(got) != 1 || !strings.HasPrefix(got[0], "USERS_FILE: users file: open named.htpasswd") {
+		t.Errorf("named users file missing: %q", got)
+	}
+}
+
+// TestCheckOIDC: `tokend check` does the discovery and says what it found,
+// and fails naming the issuer when the provider is down.
+func TestCheckOIDC(t *testing.T) {
+	idp := newTestIdP(t)
+	t.Chdir(t.TempDir())
+	env := cmdEnv("OIDC_ISSUER", idp.srv.URL, "OIDC_AUDIENCE", testClientID, "OIDC_ALGORITHMS", "RS256,ES384")
+	stdout, _, err := runTokend(t, env, specTime, "", "check", "--env-file", "absent.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "  users:      none (no users.htpasswd): ID token logins only\n" +
+		"  grants:     video,voice,sync enabled; video,voice,sync by default\n" +
+		"  token ttl:  3600s by default, at most 86400s\n" +
+		"  listen:     :8080\n" +
+		"  oidc:       issuer " + idp.srv.URL + ", client ID " + testClientID + "\n" +
+		"              keys: 1 from " + idp.srv.URL + "/jwks\n" +
+		"              identity: the \"sub\" claim (map: none)\n" +
+		"              algorithms: provider signs with RS256, ES256; accepted: RS256, ES384\n"
+	if _, rest, _ := strings.Cut(stdout, "  users:"); "  users:"+rest != want {
+		t.Errorf("stdout:\n%s\nwant the end:\n%s", stdout, want)
+	}
+	idp.down.Store(true)
+	_, _, err = runTokend(t, env, specTime, "", "check", "--env-file", "absent.env")
+	if err == nil || !strings.HasPrefix(err.Error(), "OIDC_ISSUER "+idp.srv.URL+": discovery at "+idp.srv.URL+"/.well-known/openid-configuration: ") {
+		t.Errorf("provider down: %v", err)
 	}
 }
