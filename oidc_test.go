@@ -180,6 +180,11 @@ type oidcServer struct {
 
 func newOIDCServer(t testing.TB, idp *testIdP, edit func(*OIDCConfig), discover bool) *oidcServer {
 	t.Helper()
+	return newOIDCServerLimits(t, idp, edit, discover, Limits{AddrFailures: 1000, AddrFailuresPerHour: 1000, MaxKeys: 100})
+}
+
+func newOIDCServerLimits(t testing.TB, idp *testIdP, edit func(*OIDCConfig), discover bool, limits Limits) *oidcServer {
+	t.Helper()
 	oc := testOIDCConfig(idp.srv.URL)
 	if edit != nil {
 		edit(oc)
@@ -199,7 +204,7 @@ func newOIDCServer(t testing.TB, idp *testIdP, edit func(*OIDCConfig), discover 
 	}
 	cfg := testConfig()
 	cfg.OIDC = oc
-	cfg.Limits = Limits{AddrFailures: 1000, AddrFailuresPerHour: 1000, MaxKeys: 100}
+	cfg.Limits = limits
 	h := NewServer(log, cfg, auth, store, newMetrics(), clock.now, withOIDC(login))
 	return &oidcServer{Handler: h, idp: idp, login: login, clock: clock}
 }
@@ -631,5 +636,37 @@ func TestCheckOIDC(t *testing.T) {
 	_, _, err = runTokend(t, env, specTime, "", "check", "--env-file", "absent.env")
 	if err == nil || !strings.HasPrefix(err.Error(), "OIDC_ISSUER "+idp.srv.URL+": discovery at "+idp.srv.URL+"/.well-known/openid-configuration: ") {
 		t.Errorf("provider down: %v", err)
+	}
+}
+
+// TestOIDCFailuresAreLimited: a bad ID token is a failed login of the
+// client address, counted in the metrics; past the budget even a good
+// token gets 429, and a 403 (a valid token) is not charged.
+func TestOIDCFailuresAreLimited(t *testing.T) {
+	idp := newTestIdP(t)
+	s := newOIDCServerLimits(t, idp, func(c *OIDCConfig) { c.AllowedIdentities = map[string]bool{"u1": true} }, true,
+		Limits{AddrFailures: 3, AddrFailuresPerHour: 1, MaxKeys: 100})
+	key := idp.key("key-1")
+	forbidden := signIDToken(t, key, "key-1", idp.claims(s.clock.now(), "u2"))
+	for range 5 {
+		if rec := s.post(forbidden); rec.Code != 403 {
+			t.Fatalf("not allowed: %d %s", rec.Code, rec.Body)
+		}
+	}
+	expired := idp.claims(s.clock.now(), "u1")
+	expired["exp"] = s.clock.now().Add(-time.Hour).Unix()
+	bad := signIDToken(t, key, "key-1", expired)
+	for i := range 3 {
+		if rec := s.post(bad); rec.Code != 401 {
+			t.Fatalf("bad token %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	rec := s.post(signIDToken(t, key, "key-1", idp.claims(s.clock.now(), "u1")))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("good token past the budget: %d %s", rec.Code, rec.Body)
+	}
+	metrics := serveOne(s, "GET", "/metrics", "", "", "").Body.String()
+	if !strings.Contains(metrics, `tokend_auth_failures_total{reason="invalid_id_token"} 3`+"\n") {
+		t.Errorf("metrics do not count 3 invalid ID tokens")
 	}
 }
