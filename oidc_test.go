@@ -204,6 +204,7 @@ func newOIDCServerLimits(t testing.TB, idp *testIdP, edit func(*OIDCConfig), dis
 	}
 	cfg := testConfig()
 	cfg.OIDC = oc
+	cfg.DemoPage = true
 	cfg.Limits = limits
 	h := NewServer(log, cfg, auth, store, newMetrics(), clock.now, withOIDC(login))
 	return &oidcServer{Handler: h, idp: idp, login: login, clock: clock}

@@ -49,7 +49,7 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
 	if cfg.DemoPage {
-		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev))
+		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev, cfg.OIDC != nil))
 	}
 	mux.Handle("/", handleNotFound(log))
 }
