@@ -503,7 +503,12 @@ func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, er
 			return fail(errUnknownKey)
 		}
 	}
+	alg := jws.Signatures[0].Header.Algorithm
 	for _, k := range keys {
+		// A key that names its algorithm verifies only that one.
+		if k.Algorithm != "" && k.Algorithm != alg {
+			continue
+		}
 		if payload, err := jws.Verify(k); err == nil {
 			return payload, nil
 		}

@@ -671,3 +671,51 @@ func TestOIDCFailuresAreLimited(t *testing.T) {
 		t.Errorf("metrics do not count 3 invalid ID tokens")
 	}
 }
+
+// TestServeIdPOnly starts tokend through run, as the shell does, with OIDC
+// on, no users file and the provider down: it serves, /readyz is 503 until
+// the provider is up, and then an ID token gets a Twilio token.
+func TestServeIdPOnly(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.down.Store(true)
+	t.Chdir(t.TempDir())
+	addr := freeAddr(t)
+	env := cmdEnv("LISTEN_ADDR", addr, "OIDC_ISSUER", idp.srv.URL, "OIDC_AUDIENCE", testClientID)
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", "absent.env"}, env, &stdout, &stderr)
+	base := "http://" + addr
+	waitReady(t, base, errc)
+	get := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/readyz"); code != 503 {
+		t.Errorf("/readyz with the provider down: %d", code)
+	}
+	idp.down.Store(false)
+	for i := 0; get("/readyz") != 200; i++ {
+		if i > 500 {
+			t.Fatalf("not ready 5s after the provider came up; log:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("POST", base+"/token", nil)
+	req.Header.Set("Authorization", "Bearer "+signIDToken(t, idp.key("key-1"), "key-1", idp.claims(time.Now(), "user_42")))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body tokenResponse
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 200 || body.Identity != "user_42" {
+		t.Errorf("ID token login: %d %+v", resp.StatusCode, body)
+	}
+	if !strings.Contains(stderr.String(), "identity provider not reached") {
+		t.Errorf("the log does not say the provider was not reached:\n%s", stderr.String())
+	}
+}
