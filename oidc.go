@@ -504,14 +504,32 @@ func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, er
 		}
 	}
 	alg := jws.Signatures[0].Header.Algorithm
+	if payload, ok := verifyWith(jws, alg, keys); ok {
+		return payload, nil
+	}
+	if kid == "" {
+		// A provider that names no kid may have rotated its one key:
+		// fetch again (within the same budget) and try once more.
+		if err := c.refetchForUnknownKid(ctx); err != nil {
+			return fail(err)
+		}
+		if payload, ok := verifyWith(jws, alg, c.lookup(kid)); ok {
+			return payload, nil
+		}
+	}
+	return fail(errBadSignature)
+}
+
+// verifyWith returns the payload if one of keys verifies the signature.
+func verifyWith(jws *jose.JSONWebSignature, alg string, keys []jose.JSONWebKey) ([]byte, bool) {
 	for _, k := range keys {
 		// A key that names its algorithm verifies only that one.
 		if k.Algorithm != "" && k.Algorithm != alg {
 			continue
 		}
 		if payload, err := jws.Verify(k); err == nil {
-			return payload, nil
+			return payload, true
 		}
 	}
-	return fail(errBadSignature)
+	return nil, false
 }
