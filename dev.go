@@ -56,6 +56,9 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	s.guard(cfg)
 	// A front end on its own dev server (another port) needs CORS here too.
 	cfg.CORSOrigins = s.origins("CORS_ALLOWED_ORIGINS")
+	// So is a real identity provider, to try ID token logins beside the
+	// demo user's password.
+	cfg.OIDC = s.oidc()
 	if err := s.err(); err != nil {
 		return nil, nil, "", err
 	}
