@@ -36,6 +36,7 @@ type metrics struct {
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
+	oidcKeyFetches  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -53,6 +54,10 @@ func newMetrics() *metrics {
 			Name: "tokend_rate_limited_total",
 			Help: "Requests refused with 429 Too Many Requests.",
 		}),
+		oidcKeyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_oidc_key_fetches_total",
+			Help: "Fetches of the identity provider's key set (JWKS), by result: at start-up, every OIDC_JWKS_REFRESH, and on an unknown kid (at most one per 30s).",
+		}, []string{"result"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokend_http_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
@@ -71,6 +76,23 @@ func newMetrics() *metrics {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
+}
+
+// noteKeyFetch counts one fetch of the identity provider's keys. The
+// series exists only when OIDC is on (serve registers it then).
+func (m *metrics) noteKeyFetch(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.oidcKeyFetches.WithLabelValues(result).Inc()
+}
+
+// withOIDCMetrics registers the OIDC series, with both results at zero.
+func (m *metrics) withOIDCMetrics() {
+	m.registry.MustRegister(m.oidcKeyFetches)
+	m.oidcKeyFetches.WithLabelValues("ok")
+	m.oidcKeyFetches.WithLabelValues("error")
 }
 
 // observe records one answered request. Counting 429s here, from the status,

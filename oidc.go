@@ -383,7 +383,8 @@ type jwksCache struct {
 	lastUnknown    time.Time
 	lastUnknownErr error
 
-	fetches atomic.Int64 // fetches made, for tests and `tokend check`
+	// onFetch, when set, hears every fetch's result (the metrics).
+	onFetch func(error)
 }
 
 func (c *jwksCache) setURL(u string) { c.url.Store(&u) }
@@ -401,12 +402,20 @@ func (c *jwksCache) fetch(ctx context.Context) error {
 	return c.get(ctx)
 }
 
+// get fetches the key set and tells onFetch how it went.
 func (c *jwksCache) get(ctx context.Context) error {
+	err := c.download(ctx)
+	if c.onFetch != nil {
+		c.onFetch(err)
+	}
+	return err
+}
+
+func (c *jwksCache) download(ctx context.Context) error {
 	u := c.url.Load()
 	if u == nil {
 		return errors.New("no jwks_uri yet")
 	}
-	c.fetches.Add(1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oidcHTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *u, nil)

@@ -718,6 +718,17 @@ func TestServeIdPOnly(t *testing.T) {
 	if resp.StatusCode != 200 || body.Identity != "user_42" {
 		t.Errorf("ID token login: %d %+v", resp.StatusCode, body)
 	}
+	mresp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`tokend_oidc_key_fetches_total{result="ok"} 1` + "\n", `tokend_oidc_key_fetches_total{result="error"} 0` + "\n"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	if !strings.Contains(stderr.String(), "identity provider not reached") {
 		t.Errorf("the log does not say the provider was not reached:\n%s", stderr.String())
 	}

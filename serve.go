@@ -77,10 +77,13 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		stopReloads := newUsersReloader(log, cfg.UsersFile, auth).start(ctx, hup, cfg.UsersReloadInterval)
 		defer stopReloads()
 	}
+	m := newMetrics()
 	if cfg.OIDC != nil {
 		// Discovery and keys in the background: tokend serves (and
 		// /readyz says not ready) while the provider is unreachable.
 		idp := newOIDCLogin(cfg.OIDC, log, nil, opt.now)
+		m.withOIDCMetrics()
+		idp.keys.onFetch = m.noteKeyFetch
 		oidcCtx, stopOIDC := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { idp.run(oidcCtx) })
@@ -89,7 +92,6 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		logins = append(logins, withOIDC(idp))
 		log.Info("ID token logins on", "issuer", cfg.OIDC.Issuer, "identity_claim", cfg.OIDC.IdentityClaim, "passwords", passwords != nil)
 	}
-	m := newMetrics()
 	handler := NewServer(log, cfg, passwords, store, m, opt.now, logins...)
 
 	api := newHTTPServer(handler, log)
