@@ -737,3 +737,37 @@ func TestServeIdPOnly(t *testing.T) {
 		t.Errorf("the log does not say the provider was not reached:\n%s", stderr.String())
 	}
 }
+
+// TestOIDCPeriodicRefresh: run fetches the keys every JWKSRefresh, so a key
+// the provider removed is refused after the next refresh, with no login
+// asking for it.
+func TestOIDCPeriodicRefresh(t *testing.T) {
+	idp := newTestIdP(t)
+	s := newOIDCServer(t, idp, func(c *OIDCConfig) { c.JWKSRefresh = 20 * time.Millisecond }, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.login.run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	for i := 0; s.login.ready() != ""; i++ {
+		if i > 500 {
+			t.Fatal("not ready in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tok := signIDToken(t, idp.key("key-1"), "key-1", idp.claims(s.clock.now(), "u1"))
+	if rec := s.post(tok); rec.Code != 200 {
+		t.Fatalf("before removal: %d %s", rec.Code, rec.Body)
+	}
+	idp.addKey(t, "key-2")
+	idp.removeKey("key-1")
+	for i := 0; s.login.keys.count() != 1 || len(s.login.keys.lookup("key-2")) != 1; i++ {
+		if i > 500 {
+			t.Fatal("the key set was not refreshed in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec := s.post(tok); rec.Code != 401 {
+		t.Errorf("after removal and refresh: %d %s", rec.Code, rec.Body)
+	}
+}
