@@ -192,18 +192,21 @@ func (o *oidcLogin) login(ctx context.Context, limits *loginLimits, raw string) 
 		if !ok {
 			return "", "", tooMany(wait, "too many failed logins from your address")
 		}
-		defer func() {
-			var e *Error
-			failed := errors.As(err, &e) && e.Code == EUNAUTHORIZED
-			limits.addrFails.end(addr, failed)
-		}()
 	}
-	claims, err := o.verify(ctx, v, raw)
-	if err != nil {
+	defer func() {
+		// Only a 401 is a failure: a 403 is a token the provider
+		// vouched for, a 503 is the provider's fault, not a guess.
 		var e *Error
-		if errors.As(err, &e) && e.Code == EUNAUTHORIZED {
+		failed := errors.As(err, &e) && e.Code == EUNAUTHORIZED
+		if failed {
 			noteAuthFailure(ctx, authInvalidIDToken)
 		}
+		if limits != nil {
+			limits.addrFails.end(addr, failed)
+		}
+	}()
+	claims, err := o.verify(ctx, v, raw)
+	if err != nil {
 		return "", "", err
 	}
 	return o.identity(claims)
