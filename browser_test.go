@@ -431,3 +431,43 @@ func claimTimes(t *testing.T, s string) times {
 	}
 	return c
 }
+
+// TestBrowserDemoPageIDToken: with OIDC on, the demo page takes a pasted
+// ID token instead of a password, and shows a refusal's detail.
+func TestBrowserDemoPageIDToken(t *testing.T) {
+	browser := newBrowser(t)
+	idp := newTestIdP(t)
+	s := newOIDCServer(t, idp, nil, true)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	ctx := newTab(t, browser)
+	steps(t, ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#id_token`)),
+	)
+	expired := idp.claims(s.clock.now(), "user_42")
+	expired["exp"] = s.clock.now().Add(-time.Hour).Unix()
+	bad := signIDToken(t, idp.key("key-1"), "key-1", expired)
+	eval[string](t, ctx, `document.getElementById('id_token').value = `+strconvQuote(bad)+`; ''`)
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)),
+	)
+	if got := text(t, ctx, "#error"); !strings.HasPrefix(got, "the ID token expired at ") {
+		t.Errorf("an expired ID token shows %q", got)
+	}
+	good := signIDToken(t, idp.key("key-1"), "key-1", idp.claims(s.clock.now(), "user_42"))
+	eval[string](t, ctx, `document.getElementById('id_token').value = `+strconvQuote(good)+`; ''`)
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#session`)),
+	)
+	if got := text(t, ctx, "#identity"); got != "user_42" {
+		t.Errorf("identity = %q", got)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,7 +33,11 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	}
 	fmt.Fprintf(stdout, "configuration ok (%s)\n", source)
 	fmt.Fprintf(stdout, "  account:    %s, API key %s\n", cfg.AccountSID, cfg.APIKeySID)
-	fmt.Fprintf(stdout, "  users:      %d in %s\n", users.Len(), cfg.UsersFile)
+	if users == nil {
+		fmt.Fprintf(stdout, "  users:      none (no %s): ID token logins only\n", cfg.UsersFile)
+	} else {
+		fmt.Fprintf(stdout, "  users:      %d in %s\n", users.Len(), cfg.UsersFile)
+	}
 	fmt.Fprintf(stdout, "  grants:     %s enabled; %s by default\n", cfg.EnabledGrants, cfg.DefaultGrants)
 	fmt.Fprintf(stdout, "  token ttl:  %ds by default, at most %ds\n", cfg.TTL/time.Second, cfg.MaxTTL/time.Second)
 	fmt.Fprintf(stdout, "  listen:     %s\n", cfg.ListenAddr)
@@ -40,5 +48,33 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "tokend: warning: %s\n", w)
 	}
+	if cfg.OIDC != nil {
+		return checkOIDC(cfg.OIDC, stdout, stderr)
+	}
+	return nil
+}
+
+// checkOIDC does what start-up does in the background: discovery and the
+// first key set, and says what it found, so that a wrong issuer or an
+// unreachable provider shows in the deploy pipeline, not at the first login.
+func checkOIDC(c *OIDCConfig, stdout, stderr io.Writer) error {
+	idp := newOIDCLogin(c, newLogger(stderr, "text", slog.LevelError), nil, time.Now)
+	d, err := idp.discover(context.Background())
+	if err != nil {
+		return fmt.Errorf("OIDC_ISSUER %s: %w", c.Issuer, err)
+	}
+	fmt.Fprintf(stdout, "  oidc:       issuer %s, client ID %s\n", d.Issuer, c.Audience)
+	fmt.Fprintf(stdout, "              keys: %d from %s\n", idp.keys.count(), d.JWKSURI)
+	fmt.Fprintf(stdout, "              identity: the %q claim (map: %s)\n", c.IdentityClaim, c.IdentityMap)
+	var usable []string
+	for _, a := range d.Algorithms {
+		if slices.Contains(c.Algorithms, a) {
+			usable = append(usable, a)
+		}
+	}
+	if len(d.Algorithms) > 0 && len(usable) == 0 {
+		return fmt.Errorf("OIDC_ALGORITHMS: the provider signs ID tokens with %s, none of which tokend accepts (%s)", strings.Join(d.Algorithms, ", "), strings.Join(c.Algorithms, ", "))
+	}
+	fmt.Fprintf(stdout, "              algorithms: provider signs with %s; accepted: %s\n", strings.Join(d.Algorithms, ", "), strings.Join(c.Algorithms, ", "))
 	return nil
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +78,8 @@ type Config struct {
 	Sessions    SessionConfig
 	RedisURL    string // may hold a password: never printed
 	RedisPrefix string
+	// OIDC is the identity provider login; nil when OIDC_ISSUER is unset.
+	OIDC *OIDCConfig
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -267,10 +272,81 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 	s.addresses(c)
 	s.guard(c)
 	s.sessions(c)
+	c.OIDC = s.oidc()
 	if err := s.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// oidc reads the OIDC_ settings, or returns nil when OIDC_ISSUER is unset.
+func (s *settings) oidc() *OIDCConfig {
+	issuer := s.str("OIDC_ISSUER", "")
+	if issuer == "" {
+		for _, key := range []string{"OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP", "OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW", "OIDC_JWKS_REFRESH"} {
+			if s.str(key, "") != "" {
+				s.problemf("%s is set but OIDC_ISSUER is not: set OIDC_ISSUER to turn on ID token logins, or remove %s", key, key)
+			}
+		}
+		return nil
+	}
+	c := &OIDCConfig{
+		Issuer:        issuer,
+		Audience:      s.str("OIDC_AUDIENCE", ""),
+		IdentityClaim: s.str("OIDC_IDENTITY_CLAIM", "sub"),
+		IdentityMap:   strings.ToLower(s.str("OIDC_IDENTITY_MAP", "none")),
+		ClockSkew:     s.duration("OIDC_CLOCK_SKEW", time.Minute, 0, 5*time.Minute, true),
+		JWKSRefresh:   s.duration("OIDC_JWKS_REFRESH", 15*time.Minute, time.Minute, 24*time.Hour, false),
+	}
+	if u, err := url.Parse(issuer); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		s.problemf("OIDC_ISSUER is %q: use the provider's issuer URL exactly as its ID tokens' iss claim says it, with https (http only for a loopback host)", issuer)
+	}
+	if c.Audience == "" {
+		s.problemf("OIDC_AUDIENCE is not set: the app's client ID at the identity provider; ID tokens for other apps are refused")
+	}
+	if c.IdentityMap != "none" && c.IdentityMap != "escape" {
+		s.problemf("OIDC_IDENTITY_MAP is %q: use none (refuse identities Twilio does not accept) or escape (map them, see the README)", c.IdentityMap)
+	}
+	if raw := s.str("OIDC_REQUIRED_CLAIMS", ""); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name == "" || value == "" {
+				s.problemf("OIDC_REQUIRED_CLAIMS has %q: use NAME=VALUE pairs separated by commas, such as email_verified=true,groups=twilio", part)
+				continue
+			}
+			c.RequiredClaims = append(c.RequiredClaims, requiredClaim{name: strings.TrimSpace(name), value: strings.TrimSpace(value)})
+		}
+	}
+	if raw := s.str("OIDC_ALLOWED_IDENTITIES", ""); raw != "" {
+		c.AllowedIdentities = map[string]bool{}
+		for _, id := range strings.Split(raw, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				c.AllowedIdentities[id] = true
+			}
+		}
+	}
+	c.Algorithms = asymmetricAlgorithms
+	if raw := s.str("OIDC_ALGORITHMS", ""); raw != "" {
+		c.Algorithms = nil
+		for _, a := range strings.Split(raw, ",") {
+			a = strings.TrimSpace(a)
+			if !slices.Contains(asymmetricAlgorithms, a) {
+				s.problemf("OIDC_ALGORITHMS has %q: use asymmetric JWS algorithms (%s); HMAC and none are never accepted", a, strings.Join(asymmetricAlgorithms, ", "))
+				continue
+			}
+			c.Algorithms = append(c.Algorithms, a)
+		}
+	}
+	return c
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // grants works out which grants the configuration supports and which a
@@ -442,6 +518,14 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	}
 	path := usersFile(lookup)
 	users, uerr := loadUsers(path)
+	if cfg != nil && cfg.OIDC != nil && errors.Is(uerr, fs.ErrNotExist) && strings.TrimSpace(lookup("USERS_FILE")) == "" {
+		// IdP-only: with OIDC on and no users file, passwords are off.
+		return cfg, nil, nil
+	}
+	if cfg != nil && cfg.OIDC != nil && uerr == nil && users.Len() == 0 {
+		// Passwords on, with no users yet: ID tokens work meanwhile.
+		return cfg, users, nil
+	}
 	if uerr != nil {
 		if cerr == nil {
 			cerr = &ConfigError{}

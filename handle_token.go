@@ -143,17 +143,18 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			writeError(w, r, log, err)
 			return
 		}
-		username := in.identity
+		username, source := in.identity, in.source
 		// Only now: the answers about grants, TTLs and identity rules
 		// describe this server's configuration, which is for users who
-		// have logged in. The identity is the authenticated username.
+		// have logged in. The identity is the authenticated username
+		// or the ID token's identity claim.
 		plan, err := planToken(cfg, req)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		if problem := checkIdentity(username, plan.grants); problem != "" {
-			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
+			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is %s %q, which %s", source, username, problem)}))
 			return
 		}
 		token, claims, err := plan.mint(cfg, minter, now(), username)

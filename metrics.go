@@ -18,13 +18,14 @@ const (
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
 	authUnknownUser            = "unknown_user"
 	authWrongPassword          = "wrong_password"
-	authOther                  = "other"      // a 401 whose handler gave no reason
-	authNoSession              = "no_session" // a session cookie of no live session
+	authInvalidIDToken         = "invalid_id_token" // a bearer token that is not a valid ID token for this server
+	authOther                  = "other"            // a 401 whose handler gave no reason
+	authNoSession              = "no_session"       // a session cookie of no live session
 )
 
 // authFailureReasons lists every reason, so that each series exists from the
 // start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authNoSession, authOther}
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authInvalidIDToken, authNoSession, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or
@@ -40,6 +41,7 @@ type metrics struct {
 	sessionsRenewed prometheus.Counter
 	sessionsEnded   *prometheus.CounterVec
 	sessionStoreUp  prometheus.Gauge
+	oidcKeyFetches  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -57,6 +59,10 @@ func newMetrics() *metrics {
 			Name: "tokend_rate_limited_total",
 			Help: "Requests refused with 429 Too Many Requests.",
 		}),
+		oidcKeyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_oidc_key_fetches_total",
+			Help: "Fetches of the identity provider's key set (JWKS), by result: at start-up, every OIDC_JWKS_REFRESH, and on an unknown kid (at most one per 30s).",
+		}, []string{"result"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokend_http_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
@@ -96,6 +102,23 @@ func newMetrics() *metrics {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
+}
+
+// noteKeyFetch counts one fetch of the identity provider's keys. The
+// series exists only when OIDC is on (serve registers it then).
+func (m *metrics) noteKeyFetch(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.oidcKeyFetches.WithLabelValues(result).Inc()
+}
+
+// withOIDCMetrics registers the OIDC series, with both results at zero.
+func (m *metrics) withOIDCMetrics() {
+	m.registry.MustRegister(m.oidcKeyFetches)
+	m.oidcKeyFetches.WithLabelValues("ok")
+	m.oidcKeyFetches.WithLabelValues("error")
 }
 
 // observe records one answered request. Counting 429s here, from the status,

@@ -70,6 +70,7 @@ func TestMetrics(t *testing.T) {
 	serveOne(h, "GET", "/healthz", "", "", "")
 
 	want := []string{
+		`tokend_auth_failures_total{reason="invalid_id_token"} 0`,
 		`tokend_auth_failures_total{reason="malformed_authorization"} 1`,
 		`tokend_auth_failures_total{reason="missing_credentials"} 2`,
 		`tokend_auth_failures_total{reason="no_session"} 0`,

@@ -63,16 +63,12 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
-	if err != nil {
-		return err
-	}
-	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
-		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
-	// SIGHUP reloads the users file, as daemons do; the file is watched too.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	var (
+		passwords Authenticator // nil: IdP-only, no users file
+		store     *userStore
+		sess      *sessions // nil: no sessions (IdP-only: they start from password logins)
+		logins    []loginOption
+	)
 	m := newMetrics()
 	// One Redis client for everything kept in Redis, made here and
 	// passed to each user of it.
@@ -83,19 +79,47 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		}
 		defer rdb.Close()
 	}
-	sess := newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
-	log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
-		"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
-	if rdb != nil {
-		if err := sess.ping(ctx); err != nil {
-			log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+	if users != nil {
+		auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
+		if err != nil {
+			return err
 		}
+		passwords, store = auth, auth.store
+		log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
+			"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
+		sess = newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
+		log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
+			"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
+		if rdb != nil {
+			if err := sess.ping(ctx); err != nil {
+				log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+			}
+		}
+		logins = append(logins, withSessions(sess))
+		// SIGHUP reloads the users file, as daemons do; the file is watched too.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reloader := newUsersReloader(log, cfg.UsersFile, auth)
+		reloader.onChange = sess.endUsers
+		stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
+		defer stopReloads()
 	}
-	reloader := newUsersReloader(log, cfg.UsersFile, auth)
-	reloader.onChange = sess.endUsers
-	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
-	handler := NewServer(log, cfg, auth, auth.store, m, opt.now, withSessions(sess))
+	if cfg.OIDC != nil {
+		// Discovery and keys in the background: tokend serves (and
+		// /readyz says not ready) while the provider is unreachable.
+		idp := newOIDCLogin(cfg.OIDC, log, nil, opt.now)
+		m.withOIDCMetrics()
+		idp.keys.onFetch = m.noteKeyFetch
+		oidcCtx, stopOIDC := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { idp.run(oidcCtx) })
+		defer wg.Wait()
+		defer stopOIDC()
+		logins = append(logins, withOIDC(idp))
+		log.Info("ID token logins on", "issuer", cfg.OIDC.Issuer, "identity_claim", cfg.OIDC.IdentityClaim, "passwords", passwords != nil)
+	}
+	handler := NewServer(log, cfg, passwords, store, m, opt.now, logins...)
 
 	api := newHTTPServer(handler, log)
 	if cfg.TLSCert != nil {
@@ -105,7 +129,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", handleMetrics(log, m))
-		addAdminRoutes(mux, log, sess)
+		if sess != nil {
+			addAdminRoutes(mux, log, sess)
+		}
 		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
 	}
 	for i, l := range servers {
@@ -119,7 +145,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(), "oidc", cfg.OIDC != nil,
 		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(),
 		"cors_allowed_origins", corsSummary(cfg.CORSOrigins), "dev", cfg.Dev}
 	if len(servers) > 1 {

@@ -16,7 +16,10 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userSto
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
 	limits := newLoginLimits(cfg.Limits, now)
-	logins := &signIn{auth: limits.guard(auth)}
+	logins := &signIn{limits: limits}
+	if auth != nil {
+		logins.auth = limits.guard(auth)
+	}
 	for _, opt := range opts {
 		opt(logins)
 	}
@@ -45,12 +48,12 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter
 		mux.Handle("/session", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodDelete)))
 	}
 	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/readyz", handleReadyz(log, users, logins.sessions))
+	mux.Handle("/readyz", handleReadyz(log, users, logins.auth != nil, logins.oidc, logins.sessions))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
 	if cfg.DemoPage {
-		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev))
+		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev, cfg.OIDC != nil))
 	}
 	mux.Handle("/", handleNotFound(log))
 }
@@ -80,22 +83,31 @@ func handleHealthz() http.Handler {
 }
 
 // handleReadyz answers 200 while tokend can issue tokens: its configuration
-// is valid (it would not have started otherwise) and users are loaded.
-// Otherwise 503, so a load balancer sends logins elsewhere.
+// is valid (it would not have started otherwise), users are loaded when
+// passwords are on, and with OIDC on, the identity provider's keys have
+// been fetched once. Otherwise 503, so a load balancer sends logins
+// elsewhere. A provider that goes down later does not make tokend unready:
+// tokens signed by the keys it holds keep working.
 //
 // A session store that does not answer is said in the body but keeps the
 // 200: password logins still work, and every replica shares the one Redis,
 // so a 503 would take them all out of the balancer for what only sessions
 // need.
-func handleReadyz(log *slog.Logger, users *userStore, sess *sessions) http.Handler {
+func handleReadyz(log *slog.Logger, users *userStore, passwords bool, idp *oidcLogin, sess *sessions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if idp != nil {
+			if why := idp.ready(); why != "" {
+				writeError(w, r, log, Errorf(EUNAVAILABLE, "%s", why))
+				return
+			}
+		}
 		loaded := 0
 		if users != nil {
 			if u := users.Load(); u != nil {
 				loaded = u.Len()
 			}
 		}
-		if loaded == 0 {
+		if passwords && loaded == 0 && idp == nil {
 			writeError(w, r, log, Errorf(EUNAVAILABLE, "no users are loaded, so no login can succeed; add one with `tokend user add NAME`"))
 			return
 		}
