@@ -69,6 +69,9 @@ type Config struct {
 	BcryptMaxWait       time.Duration
 	UsersReloadInterval time.Duration
 
+	// Zoom enables POST /zoom/token; nil when it is off.
+	Zoom *ZoomConfig
+
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
 }
@@ -256,6 +259,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		s.problemf("VIDEO_ROOM is longer than %d characters, the most Twilio Video allows", maxVideoRoom)
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
+	c.Zoom = s.zoom()
 	s.operation(c)
 	s.guard(c)
 	if err := s.err(); err != nil {

@@ -44,9 +44,13 @@ Usage:
                               print a token signed with the configured API key, checked
                               as POST /token checks a request; --grant repeats or takes
                               a comma list (default TOKEN_GRANTS); no users file needed
+  tokend mint --zoom --session NAME [--role host] [--ttl SECONDS] [--identity NAME]
+              [--session-key KEY] [--geo-regions US,DE]
+                              print a Zoom Video SDK token (needs only the ZOOM_ settings)
   tokend decode [TOKEN | -]   print a token's header and claims, its expiry, and whether
-                              its signature verifies with TWILIO_API_KEY_SECRET (exit 1
-                              when not); reads the token from stdin with - or no TOKEN
+                              its signature verifies with TWILIO_API_KEY_SECRET, or with
+                              ZOOM_VIDEO_SDK_SECRET for a Zoom token (exit 1 when not);
+                              reads the token from stdin with - or no TOKEN
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
@@ -67,6 +71,8 @@ environment variables win over the file. Settings (see .env.example and README.m
   LIMIT_ADDR_FAILURES LIMIT_ADDR_FAILURES_PER_HOUR LIMIT_ADDR_REQUESTS
   LIMIT_ADDR_REQUESTS_PER_SECOND LIMIT_MAX_KEYS AUTH_CACHE_TTL AUTH_CACHE_SIZE
   BCRYPT_SLOTS BCRYPT_MAX_WAIT USERS_RELOAD_INTERVAL
+  ZOOM_VIDEO_SDK_KEY ZOOM_VIDEO_SDK_SECRET ZOOM_HOSTS ZOOM_SESSIONS ZOOM_SESSION
+  ZOOM_TTL ZOOM_MAX_TTL                                            POST /zoom/token
 
 While serving, SIGHUP (or a change to USERS_FILE) reloads the users.
 `

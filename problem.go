@@ -17,6 +17,7 @@ import (
 const (
 	EINVALID       = "invalid-request"
 	EUNAUTHORIZED  = "unauthorized"
+	EFORBIDDEN     = "forbidden"
 	ENOTFOUND      = "not-found"
 	EMETHOD        = "method-not-allowed"
 	ETOOLARGE      = "body-too-large"
@@ -36,6 +37,8 @@ func problemKind(code string) (status int, title string, ok bool) {
 		return http.StatusBadRequest, "Invalid request", true
 	case EUNAUTHORIZED:
 		return http.StatusUnauthorized, "Unauthorized", true
+	case EFORBIDDEN:
+		return http.StatusForbidden, "Forbidden", true
 	case ENOTFOUND:
 		return http.StatusNotFound, "Not found", true
 	case EMETHOD:

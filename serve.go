@@ -57,6 +57,11 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if corsAllowsAll(cfg.CORSOrigins) {
 		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
 	}
+	if cfg.Zoom != nil {
+		for _, warning := range cfg.Zoom.warnings() {
+			log.Warn(warning)
+		}
+	}
 	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
 	if err != nil {
 		return err
