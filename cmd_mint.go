@@ -22,12 +22,19 @@ func runMint(args []string, getenv func(string) string, now func() time.Time, st
 	ttl := fs.String("ttl", "", "lifetime in `SECONDS` (default TOKEN_TTL, at most TOKEN_MAX_TTL)")
 	params := voiceParamFlag{}
 	fs.Var(params, "voice-param", "a parameter for the TwiML app, as `NAME=VALUE`; repeat it for more")
+	zoom := addZoomMintFlags(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if err := zoom.check(fs); err != nil {
 		return err
 	}
 	lookup, found, err := envLookup(*envFile, getenv)
 	if err != nil {
 		return err
+	}
+	if *zoom.zoom {
+		return runMintZoom(lookup, *envFile, found, zoom, *identity, *ttl, now(), stdout)
 	}
 	cfg, err := loadConfig(lookup)
 	if err != nil {
