@@ -71,12 +71,13 @@ func runMintZoom(lookup func(string) string, envFile string, found bool, f *zoom
 		return withEnvFileHint(&ConfigError{Problems: []string{"Zoom tokens are off: set ZOOM_VIDEO_SDK_KEY and ZOOM_VIDEO_SDK_SECRET, the Video SDK app's credentials"}}, envFile, found)
 	}
 	in := zoomInput{values: map[string]string{}, sentAs: map[string]string{}}
+	// Named as flagProblems names flags: "ttl" is --ttl.
 	for _, v := range []struct{ field, flag, value string }{
-		{"session", "--session", *f.session},
-		{"ttl", "--ttl", ttl},
-		{"role", "--role", *f.role},
-		{"session_key", "--session-key", *f.sessionKey},
-		{"geo_regions", "--geo-regions", *f.geoRegions},
+		{"session", "session", *f.session},
+		{"ttl", "ttl", ttl},
+		{"role", "role", *f.role},
+		{"session_key", "session-key", *f.sessionKey},
+		{"geo_regions", "geo-regions", *f.geoRegions},
 	} {
 		in.values[v.field], in.sentAs[v.field] = v.value, v.flag
 	}
@@ -86,7 +87,7 @@ func runMintZoom(lookup func(string) string, envFile string, found bool, f *zoom
 		if errors.As(err, &e) {
 			for i := range e.Params {
 				if e.Params[i].Name == "user_identity" {
-					e.Params[i].Name = "--identity"
+					e.Params[i].Name = "identity"
 				}
 			}
 		}

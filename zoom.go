@@ -111,10 +111,11 @@ func (s *settings) zoom() *ZoomConfig {
 			continue
 		}
 		name, prefix := strings.CutSuffix(item, "*")
-		if problem := checkZoomSession(name); problem != "" || strings.Contains(name, "*") {
-			if problem == "" {
-				problem = "has a * that is not at the end; a prefix is written name-*"
-			}
+		problem := checkZoomSession(name)
+		if strings.Contains(name, "*") {
+			problem = "has a * that is not at the end; a prefix is written name-*"
+		}
+		if problem != "" {
 			s.problemf("ZOOM_SESSIONS entry %q %s", item, problem)
 			continue
 		}
