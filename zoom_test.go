@@ -561,4 +561,3 @@ func BenchmarkZoomMint(b *testing.B) {
 		}
 	}
 }
-
