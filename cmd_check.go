@@ -33,5 +33,11 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "  grants:     %s enabled; %s by default\n", cfg.EnabledGrants, cfg.DefaultGrants)
 	fmt.Fprintf(stdout, "  token ttl:  %ds by default, at most %ds\n", cfg.TTL/time.Second, cfg.MaxTTL/time.Second)
 	fmt.Fprintf(stdout, "  listen:     %s\n", cfg.ListenAddr)
+	if z := cfg.Zoom; z != nil {
+		fmt.Fprintf(stdout, "  zoom:       SDK key %s, %d host(s), %s\n", z.Key, len(z.Hosts), z.sessionsSummary())
+		for _, w := range z.warnings() {
+			fmt.Fprintf(stdout, "  warning:    %s\n", w)
+		}
+	}
 	return nil
 }

@@ -146,12 +146,20 @@ func (z *ZoomConfig) warnings() []string {
 	var w []string
 	if len(z.Secret) < 32 {
 		// Said without the value or its length, which narrow a guess.
-		w = append(w, "ZOOM_VIDEO_SDK_SECRET is shorter than a Video SDK secret (32 characters or more): check it was copied whole")
+		w = append(w, "ZOOM_VIDEO_SDK_SECRET is shorter than 32 bytes, the least HS256 asks of a key (RFC 7518): check it was copied whole")
 	}
 	if len(z.Sessions) == 0 && len(z.SessionPrefixes) == 0 {
 		w = append(w, "ZOOM_SESSIONS is not set: every user may ask for a token to any session name")
 	}
 	return w
+}
+
+// sessionsSummary says which sessions tokens may name, for `tokend check`.
+func (z *ZoomConfig) sessionsSummary() string {
+	if len(z.Sessions) == 0 && len(z.SessionPrefixes) == 0 {
+		return "any session"
+	}
+	return fmt.Sprintf("%d session name(s) and %d prefix(es) allowed", len(z.Sessions), len(z.SessionPrefixes))
 }
 
 // isHost reports whether identity may ask for role_type 1.

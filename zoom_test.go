@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -559,5 +560,69 @@ func BenchmarkZoomMint(b *testing.B) {
 		if _, _, err := m.Mint(specTime, plan); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// FuzzZoomRequest feeds arbitrary bodies and content types through the
+// decoding and checks of POST /zoom/token: never a panic, every refusal a
+// 4xx problem, and every accepted request within Zoom's rules and signed.
+func FuzzZoomRequest(f *testing.F) {
+	for _, seed := range []struct{ ct, body string }{
+		{jsonCT, `{"session":"team-a","ttl":1800,"role":1}`},
+		{jsonCT, `{"sessionName":"standup","expirationSeconds":"3600","geoRegions":["US"," DE"],"cloudRecordingOption":1}`},
+		{jsonCT, `{"session":"a","sessionName":"b"}`},
+		{jsonCT, `{"role":null,"ttl":1e3,"geo_regions":{}}`},
+		{jsonCT, `[]`},
+		{formCT, "session=team-%E9&geo_regions=US&geo_regions=JP&video_webrtc_mode=1"},
+		{formCT, "role=host&role=0"},
+		{"text/plain", "session=x"},
+	} {
+		f.Add(seed.ct, []byte(seed.body))
+	}
+	z := testZoomConfig()
+	minter := NewZoomMinter(z.Key, z.Secret)
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		r := httptest.NewRequest("POST", "/zoom/token", bytes.NewReader(body))
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		in, err := decodeZoomRequest(httptest.NewRecorder(), r)
+		if err != nil {
+			checkClientError(t, err)
+			return
+		}
+		plan, err := planZoom(z, "alice", in, true)
+		if err != nil {
+			checkClientError(t, err)
+			return
+		}
+		if plan.ttl < zoomMinTTL || plan.ttl > z.MaxTTL || checkZoomSession(plan.claims.Topic) != "" || !z.allowsSession(plan.claims.Topic) {
+			t.Fatalf("accepted a plan outside the rules: %+v", plan)
+		}
+		token, _, err := minter.Mint(specTime, plan)
+		if err != nil {
+			t.Fatalf("an accepted request does not sign: %v", err)
+		}
+		if err := verifySignature(token, testZoomSecret); err != nil {
+			t.Fatalf("the token does not verify: %v", err)
+		}
+	})
+}
+
+// TestZoomCheck: `tokend check` summarises the Zoom settings and repeats
+// start-up's warnings, never the secret.
+func TestZoomCheck(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	writeFile(t, users, htpasswdLine(t, "alice"))
+	env := cmdEnv("USERS_FILE", users, "ZOOM_VIDEO_SDK_KEY", testZoomKey, "ZOOM_VIDEO_SDK_SECRET", "short-secret", "ZOOM_HOSTS", "alice")
+	stdout, _, err := runTokend(t, env, specTime, "", "check", "--env-file", "testdata/zoom/no.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "  zoom:       SDK key ZOOMKEYdeadbeefdeadbeef, 1 host(s), any session\n" +
+		"  warning:    ZOOM_VIDEO_SDK_SECRET is shorter than 32 bytes, the least HS256 asks of a key (RFC 7518): check it was copied whole\n" +
+		"  warning:    ZOOM_SESSIONS is not set: every user may ask for a token to any session name\n"
+	if !strings.HasSuffix(stdout, want) || strings.Contains(stdout, "short-secret") {
+		t.Errorf("check:\n%s\nwant it to end with:\n%s", stdout, want)
 	}
 }
