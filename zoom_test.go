@@ -626,3 +626,41 @@ func TestZoomCheck(t *testing.T) {
 		t.Errorf("check:\n%s\nwant it to end with:\n%s", stdout, want)
 	}
 }
+
+// TestRunServesZoom starts tokend through run, as the shell does, with the
+// Zoom settings, and gets a Zoom token over real HTTP; the start-up log
+// warns about the open session list and holds no secret.
+func TestRunServesZoom(t *testing.T) {
+	env := testEnv(t)
+	env["ZOOM_VIDEO_SDK_KEY"], env["ZOOM_VIDEO_SDK_SECRET"], env["ZOOM_HOSTS"] = testZoomKey, testZoomSecret, "alice"
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", "testdata/zoom/no.env"}, env, &stdout, &stderr)
+	base := "http://" + env["LISTEN_ADDR"]
+	waitReady(t, base, errc)
+
+	resp, body := postJSON(t, base+"/zoom/token", map[string]any{"username": "alice", "password": "alice password", "sessionName": "Standup", "role": 1})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, body)
+	}
+	token, _ := body["token"].(string)
+	if err := verifySignature(token, testZoomSecret); err != nil {
+		t.Fatal(err)
+	}
+	var c ZoomClaims
+	json.Unmarshal([]byte(segment(t, token, 1)), &c)
+	if c.AppKey != testZoomKey || c.RoleType != 1 || c.Topic != "Standup" || c.UserIdentity != "alice" || c.ExpiresAt-c.IssuedAt != 7200 {
+		t.Errorf("claims %+v", c)
+	}
+	if body["signature"] != token || body["identity"] != "alice" {
+		t.Errorf("answer %v", body)
+	}
+	logs := stdout.String() + stderr.String()
+	if !strings.Contains(logs, "ZOOM_SESSIONS is not set") {
+		t.Errorf("no warning about ZOOM_SESSIONS in:\n%s", logs)
+	}
+	for _, secret := range []string{testZoomSecret, "alice password", token} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("output contains a secret: %.12q…", secret)
+		}
+	}
+}
