@@ -15,7 +15,7 @@ import (
 func runMint(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mint", stderr)
 	envFile := envFileFlag(fs)
-	identity := fs.String("identity", "", "the token's identity (required)")
+	identity := fs.String("identity", "", "the token's identity (required, except for --zoom)")
 	var grants grantFlag
 	fs.Var(&grants, "grant", "a `GRANT`: video, voice, chat, conversations or sync; repeat it or give a comma list (default TOKEN_GRANTS)")
 	room := fs.String("room", "", "the Video room the token is limited to (default VIDEO_ROOM)")
