@@ -118,13 +118,20 @@ func decodeZoom(w io.Writer, token string, p tokenParts, lookup func(string) str
 	}
 	fmt.Fprintf(w, "zoom:       Video SDK token for session %q as %s (role_type %d)\n", c.Topic, zoomRoleName(c.RoleType), c.RoleType)
 	at := func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
-	fmt.Fprintf(w, "issued:     %s (%s)\n", at(c.IssuedAt), relative(time.Unix(c.IssuedAt, 0), now))
-	if exp := time.Unix(c.ExpiresAt, 0); !exp.After(now) {
+	_, hasIAT := p.claimFields["iat"]
+	_, hasExp := p.claimFields["exp"]
+	switch exp := time.Unix(c.ExpiresAt, 0); {
+	case !hasIAT || !hasExp:
+		fmt.Fprintln(w, "times:      iat or exp is missing: Zoom refuses the token")
+	case !exp.After(now):
+		fmt.Fprintf(w, "issued:     %s (%s)\n", at(c.IssuedAt), relative(time.Unix(c.IssuedAt, 0), now))
 		fmt.Fprintf(w, "expires:    %s (expired %s: Zoom refuses it)\n", at(c.ExpiresAt), relative(exp, now))
-	} else {
+	default:
+		fmt.Fprintf(w, "issued:     %s (%s)\n", at(c.IssuedAt), relative(time.Unix(c.IssuedAt, 0), now))
 		fmt.Fprintf(w, "expires:    %s (%s)\n", at(c.ExpiresAt), relative(exp, now))
 	}
 	switch life := time.Duration(c.ExpiresAt-c.IssuedAt) * time.Second; {
+	case !hasIAT || !hasExp:
 	case life < zoomMinTTL || life > zoomMaxTTL:
 		fmt.Fprintf(w, "lifetime:   %s (Zoom wants exp %s to %s after iat: it refuses this token)\n", life, zoomMinTTL, zoomMaxTTL)
 	default:

@@ -664,3 +664,49 @@ func TestRunServesZoom(t *testing.T) {
 		}
 	}
 }
+
+// TestZoomDecodeSaysWhatZoomRefuses: decode reports an expired token, a
+// lifetime outside Zoom's range and missing times, while the signature
+// still verifies.
+func TestZoomDecodeSaysWhatZoomRefuses(t *testing.T) {
+	sign := func(claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(testZoomSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	iat := specTime.Unix()
+	env := map[string]string{"ZOOM_VIDEO_SDK_SECRET": testZoomSecret}
+	for _, tt := range []struct {
+		name   string
+		claims jwt.MapClaims
+		want   string
+	}{
+		{"too short and expired", jwt.MapClaims{"app_key": "K", "tpc": "s", "role_type": 0, "version": 1, "iat": iat, "exp": iat + 60},
+			"zoom:       Video SDK token for session \"s\" as participant (role_type 0)\n" +
+				"issued:     2026-11-27T01:32:11Z (1h0m0s ago)\n" +
+				"expires:    2026-11-27T01:33:11Z (expired 59m0s ago: Zoom refuses it)\n" +
+				"lifetime:   1m0s (Zoom wants exp 30m0s to 48h0m0s after iat: it refuses this token)\n" +
+				"signature:  valid: HS256 with ZOOM_VIDEO_SDK_SECRET\n"},
+		{"no times, version 2", jwt.MapClaims{"app_key": "K", "tpc": "s", "role_type": 1, "version": 2},
+			"zoom:       Video SDK token for session \"s\" as host (role_type 1)\n" +
+				"times:      iat or exp is missing: Zoom refuses the token\n" +
+				"version:    2 (Zoom wants 1)\n" +
+				"signature:  valid: HS256 with ZOOM_VIDEO_SDK_SECRET\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := runTokend(t, env, specTime.Add(time.Hour), "", "decode", "--env-file", "testdata/zoom/no.env", sign(tt.claims))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, tail, _ := strings.Cut(out, "}\nzoom:"); "zoom:"+tail != tt.want {
+				t.Errorf("decode:\n%s\nwant it to end with:\n%s", out, tt.want)
+			}
+		})
+	}
+	if _, _, err := runTokend(t, map[string]string{}, specTime, "", "decode", "--env-file", "testdata/zoom/no.env", sign(jwt.MapClaims{"app_key": "K", "tpc": "s"})); err == nil ||
+		err.Error() != "signature: not checked: ZOOM_VIDEO_SDK_SECRET is not set, in the environment or in testdata/zoom/no.env" {
+		t.Errorf("decode without the secret: %v", err)
+	}
+}
