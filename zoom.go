@@ -69,9 +69,9 @@ type ZoomConfig struct {
 	MaxTTL          time.Duration
 }
 
-// zoomSettings are the settings of Zoom tokens, for the usage text and
-// for the check that none is set while Zoom is off.
-var zoomSettings = []string{"ZOOM_VIDEO_SDK_KEY", "ZOOM_VIDEO_SDK_SECRET", "ZOOM_HOSTS", "ZOOM_SESSIONS", "ZOOM_SESSION", "ZOOM_TTL", "ZOOM_MAX_TTL"}
+// zoomPolicySettings are the Zoom settings besides the key and secret:
+// setting one while Zoom is off is refused.
+var zoomPolicySettings = []string{"ZOOM_HOSTS", "ZOOM_SESSIONS", "ZOOM_SESSION", "ZOOM_TTL", "ZOOM_MAX_TTL"}
 
 // zoom reads the Zoom settings: nil when ZOOM_VIDEO_SDK_KEY and
 // ZOOM_VIDEO_SDK_SECRET are both unset. A Zoom setting without them is a
@@ -80,7 +80,7 @@ func (s *settings) zoom() *ZoomConfig {
 	key := s.str("ZOOM_VIDEO_SDK_KEY", "")
 	secret := strings.TrimSpace(s.lookup("ZOOM_VIDEO_SDK_SECRET"))
 	if key == "" && secret == "" {
-		for _, name := range zoomSettings[2:] {
+		for _, name := range zoomPolicySettings {
 			if s.str(name, "") != "" {
 				s.problemf("%s is set, but Zoom tokens are off: set ZOOM_VIDEO_SDK_KEY and ZOOM_VIDEO_SDK_SECRET to enable POST /zoom/token", name)
 			}
