@@ -48,6 +48,12 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "tokend: warning: %s\n", w)
 	}
+	if z := cfg.Zoom; z != nil {
+		fmt.Fprintf(stdout, "  zoom:       SDK key %s, %d host(s), %s\n", z.Key, len(z.Hosts), z.sessionsSummary())
+		for _, w := range z.warnings() {
+			fmt.Fprintf(stdout, "  warning:    %s\n", w)
+		}
+	}
 	if cfg.OIDC != nil {
 		return checkOIDC(cfg.OIDC, stdout, stderr)
 	}

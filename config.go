@@ -80,6 +80,8 @@ type Config struct {
 	RedisPrefix string
 	// OIDC is the identity provider login; nil when OIDC_ISSUER is unset.
 	OIDC *OIDCConfig
+	// Zoom enables POST /zoom/token; nil when it is off.
+	Zoom *ZoomConfig
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -268,6 +270,7 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		s.problemf("VIDEO_ROOM is longer than %d characters, the most Twilio Video allows", maxVideoRoom)
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
+	c.Zoom = s.zoom()
 	s.operation(c)
 	s.addresses(c)
 	s.guard(c)

@@ -46,9 +46,13 @@ Usage:
                               print a token signed with the configured API key, checked
                               as POST /token checks a request; --grant repeats or takes
                               a comma list (default TOKEN_GRANTS); no users file needed
+  tokend mint --zoom --session NAME [--role host] [--ttl SECONDS] [--identity NAME]
+              [--session-key KEY] [--geo-regions US,DE]
+                              print a Zoom Video SDK token (needs only the ZOOM_ settings)
   tokend decode [TOKEN | -]   print a token's header and claims, its expiry, and whether
-                              its signature verifies with TWILIO_API_KEY_SECRET (exit 1
-                              when not); reads the token from stdin with - or no TOKEN
+                              its signature verifies with TWILIO_API_KEY_SECRET, or with
+                              ZOOM_VIDEO_SDK_SECRET for a Zoom token (exit 1 when not);
+                              reads the token from stdin with - or no TOKEN
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user

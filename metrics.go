@@ -34,6 +34,7 @@ type metrics struct {
 	registry        *prometheus.Registry
 	tokensIssued    *prometheus.CounterVec
 	tokensByGrant   []prometheus.Counter // tokensIssued's series, in allGrantNames order: no label lookup per token
+	zoomTokens      *prometheus.CounterVec
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
@@ -51,6 +52,10 @@ func newMetrics() *metrics {
 			Name: "tokend_tokens_issued_total",
 			Help: "Access tokens issued, by grant; a token with several grants counts once for each.",
 		}, []string{"grant"}),
+		zoomTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_zoom_tokens_issued_total",
+			Help: "Zoom Video SDK tokens issued, by role (host or participant).",
+		}, []string{"role"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_auth_failures_total",
 			Help: "Refused logins (401 answers), by reason.",
@@ -89,7 +94,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
+		m.tokensIssued, m.zoomTokens, m.authFailures, m.rateLimited, m.requestDuration,
 		m.sessionsStarted, m.sessionsRenewed, m.sessionsEnded, m.sessionStoreUp,
 	)
 	for _, r := range sessionEndReasons {
@@ -97,6 +102,9 @@ func newMetrics() *metrics {
 	}
 	for _, g := range allGrantNames {
 		m.tokensByGrant = append(m.tokensByGrant, m.tokensIssued.WithLabelValues(string(g)))
+	}
+	for _, role := range []int{zoomHost, zoomParticipant} {
+		m.zoomTokens.WithLabelValues(zoomRoleName(role))
 	}
 	for _, r := range authFailureReasons {
 		m.authFailures.WithLabelValues(r)
@@ -126,6 +134,8 @@ func (m *metrics) withOIDCMetrics() {
 func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog) {
 	m.requestDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
 	switch {
+	case rl.zoomRole != "":
+		m.zoomTokens.WithLabelValues(rl.zoomRole).Inc()
 	case rl.identity != "":
 		for i, g := range allGrantNames {
 			if rl.grants.has(g) {

@@ -97,6 +97,9 @@ func TestMetrics(t *testing.T) {
 		`tokend_tokens_issued_total{grant="sync"} 1`,
 		`tokend_tokens_issued_total{grant="video"} 2`,
 		`tokend_tokens_issued_total{grant="voice"} 1`,
+		// Both series exist from the start, Zoom enabled or not.
+		`tokend_zoom_tokens_issued_total{role="host"} 0`,
+		`tokend_zoom_tokens_issued_total{role="participant"} 0`,
 	}
 	if got := scrape(t, h); !slices.Equal(got, want) {
 		t.Errorf("metrics:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -63,6 +63,11 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	if cfg.Zoom != nil {
+		for _, warning := range cfg.Zoom.warnings() {
+			log.Warn(warning)
+		}
+	}
 	var (
 		passwords Authenticator // nil: IdP-only, no users file
 		store     *userStore

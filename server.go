@@ -43,6 +43,7 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 // /metrics is served there instead (serve), away from /token.
 func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
 	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
+	mux.Handle("/zoom/token", limits.limitRequests(log)(handleZoomToken(log, cfg, newZoomMinter(cfg.Zoom), logins, now)))
 	if logins.sessions != nil {
 		mux.Handle("/logout", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodPost)))
 		mux.Handle("/session", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodDelete)))

@@ -35,6 +35,8 @@ var knownSettings = [][]string{
 	{"OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP"},
 	{"OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW"},
 	{"OIDC_JWKS_REFRESH"},
+	{"ZOOM_VIDEO_SDK_KEY", "ZOOM_VIDEO_SDK_SECRET", "ZOOM_HOSTS", "ZOOM_SESSIONS", "ZOOM_SESSION"},
+	{"ZOOM_TTL", "ZOOM_MAX_TTL"},
 }
 
 // settingPrefixes are the prefixes of names that look meant for tokend: a
