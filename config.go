@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"runtime"
 	"slices"
@@ -103,14 +105,18 @@ func (e *ConfigError) Error() string {
 func envLookup(path string, getenv func(string) string) (lookup func(string) string, found bool, err error) {
 	file := map[string]string{}
 	if path != "" {
-		file, err = godotenv.Read(path)
+		src, err := os.ReadFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			file, err = map[string]string{}, nil
 		case err != nil:
 			return nil, false, fmt.Errorf("read %s: %w", path, err)
 		default:
 			found = true
+			if file, err = godotenv.UnmarshalBytes(src); err != nil {
+				// godotenv's message quotes the file from the bad line
+				// on, secrets included: never show it.
+				return nil, false, fmt.Errorf("%s %s", path, envFileProblem(src))
+			}
 		}
 	}
 	return func(key string) string {
@@ -119,6 +125,80 @@ func envLookup(path string, getenv func(string) string) (lookup func(string) str
 		}
 		return file[key]
 	}, found, nil
+}
+
+// envFileProblem says where and why godotenv refused src, without quoting
+// any of it. It follows godotenv's grammar: NAME=value (or NAME: value),
+// optionally after "export"; a value in quotes may span lines; # starts a
+// comment line.
+func envFileProblem(src []byte) string {
+	const fix = "; write NAME=value"
+	if bytes.HasPrefix(src, []byte("\uFEFF")) {
+		return "line 1: the file starts with a byte-order mark; save it as UTF-8 without one"
+	}
+	line, i := 1, 0
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
+	for i < len(src) {
+		// A statement starts at the next non-space; comment lines are skipped.
+		for ; i < len(src) && (isSpace(src[i]) || src[i] == '\n'); i++ {
+			if src[i] == '\n' {
+				line++
+			}
+		}
+		if i == len(src) {
+			break
+		}
+		if src[i] == '#' {
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			continue
+		}
+		if rest := src[i:]; bytes.HasPrefix(rest, []byte("export")) && len(rest) > 6 && isSpace(rest[6]) {
+			i += 6
+		}
+		lineStart := bytes.LastIndexByte(src[:i], '\n') + 1
+	name:
+		for ; ; i++ {
+			if i == len(src) {
+				return fmt.Sprintf("line %d: a name with no = after it%s", line, fix)
+			}
+			switch c := src[i]; {
+			case c == '=' || c == ':':
+				i++
+				break name
+			case c == '\n':
+				return fmt.Sprintf("line %d: a name with no = after it%s", line, fix)
+			case isSpace(c) || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			default:
+				col := utf8.RuneCount(src[lineStart:i]) + 1
+				return fmt.Sprintf("line %d: the name has a character other than a letter, digit, _ or . (column %d)%s", line, col, fix)
+			}
+		}
+		for i < len(src) && isSpace(src[i]) {
+			i++
+		}
+		if i < len(src) && (src[i] == '"' || src[i] == '\'') {
+			quote, open := src[i], line
+			for i++; ; i++ {
+				if i == len(src) {
+					return fmt.Sprintf("line %d: the value's opening %c is never closed; close it or remove it", open, quote)
+				}
+				if src[i] == '\n' {
+					line++
+				}
+				if src[i] == quote && src[i-1] != '\\' {
+					i++
+					break
+				}
+			}
+			continue // as godotenv: what follows the quote starts a statement
+		}
+		for i < len(src) && src[i] != '\n' {
+			i++
+		}
+	}
+	return "is not a valid env file (the parser's message is not shown, as it may quote values); write one NAME=value a line"
 }
 
 // usersFile is the path of the users file: USERS_FILE, or users.htpasswd.
@@ -156,10 +236,20 @@ func (s *settings) sid(key, prefix, what string, required bool) string {
 		s.problemf("%s is not set: the %s (%s followed by 32 hex digits)", key, what, prefix)
 	case v == "":
 	case !sidPattern.MatchString(v) || !strings.HasPrefix(v, prefix):
-		s.problemf("%s is %q: the %s must be %s followed by 32 lowercase hex digits%s", key, v, what, prefix, sidKindHint(v))
+		shown := strconv.Quote(v)
+		if !sidLike.MatchString(v) || v == strings.TrimSpace(s.lookup("TWILIO_API_KEY_SECRET")) {
+			// Most likely the secret, pasted in the wrong place.
+			shown = fmt.Sprintf("not a SID (%d characters, not shown in case it is a secret)", utf8.RuneCountInString(v))
+		}
+		s.problemf("%s is %s: the %s must be %s followed by 32 lowercase hex digits%s", key, shown, what, prefix, sidKindHint(v))
 	}
 	return v
 }
+
+// sidLike matches what is worth quoting back in an error about a SID: two
+// letters and hex digits. An API key secret (32 letters and digits of any
+// kind) all but never does.
+var sidLike = regexp.MustCompile(`^[A-Za-z]{2}[0-9a-fA-F]*$`)
 
 func (s *settings) boolean(key string, def bool) bool {
 	v := s.str(key, "")
@@ -219,7 +309,11 @@ func (s *settings) duration(key string, def, lo, hi time.Duration, zeroOK bool) 
 		if zeroOK {
 			zero = "0 (off) or "
 		}
-		s.problemf("%s is %q: use %sa duration from %s to %s, such as 90s or 5m", key, v, zero, lo, hi)
+		example := "90s or 5m"
+		if hi < 5*time.Minute {
+			example = "500ms or 2s"
+		}
+		s.problemf("%s is %q: use %sa duration from %s to %s, such as %s", key, v, zero, lo, hi, example)
 		return def
 	}
 	return d
@@ -454,6 +548,12 @@ func withEnvFileHint(err error, envFile string, found bool) error {
 	return err
 }
 
+// maxBcryptWait is the longest BCRYPT_MAX_WAIT: half the servers' write
+// timeout, which runs from the end of the request's headers. A login that
+// waited longer would still check its hash and mint, but its answer would
+// meet a closed connection: the client gets nothing, and a token is spent.
+const maxBcryptWait = writeTimeout / 2
+
 // guard reads the login limits, the verification cache and reload settings.
 func (s *settings) guard(c *Config) {
 	c.Limits = Limits{
@@ -473,7 +573,7 @@ func (s *settings) guard(c *Config) {
 	c.AuthCacheTTL = s.duration("AUTH_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour, true)
 	c.AuthCacheSize = s.integer("AUTH_CACHE_SIZE", 10000, 1, 10000000)
 	c.BcryptSlots = s.integer("BCRYPT_SLOTS", 0, 1, runtime.GOMAXPROCS(0))
-	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
+	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, maxBcryptWait, false)
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }
 

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Why a login failed, as the auth failures metric and the log name it. The
-// client never learns which: every one of them gets the same 401 body.
+// Why a login failed, as the log names it. The client never learns which:
+// every one of them gets the same 401 body.
 const (
 	authMissingCredentials     = "missing_credentials"     // no username or no password
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
@@ -23,9 +23,16 @@ const (
 	authNoSession              = "no_session"       // a session cookie of no live session
 )
 
-// authFailureReasons lists every reason, so that each series exists from the
-// start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authInvalidIDToken, authNoSession, authOther}
+// authBadCredentials is the metrics' one reason for an unknown user and a
+// wrong password. /metrics may be public (beside /token when METRICS_ADDR is
+// unset) and a guesser can scrape it after each try: two reasons would tell
+// whether the name just tried exists, undoing the single 401 body and the
+// dummy hash. The log, which only operators read, keeps them apart.
+const authBadCredentials = "bad_credentials"
+
+// authFailureReasons lists every reason the metrics show, so that each series
+// exists from the start and a rate() over it works before the first failure.
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authBadCredentials, authInvalidIDToken, authNoSession, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or
@@ -131,9 +138,18 @@ func (m *metrics) withOIDCMetrics() {
 
 // observe records one answered request. Counting 429s here, from the status,
 // counts every one of them whichever limiter answered, with nothing to wire.
-func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog) {
-	m.requestDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+// An answer the connection did not carry (delivered false) is timed under
+// status "undelivered" and issued no token; its refused login or 429 still
+// counts, as the attempt was made: a guesser who drops each connection
+// must not vanish from the metrics.
+func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog, delivered bool) {
+	label := "undelivered"
+	if delivered {
+		label = strconv.Itoa(status)
+	}
+	m.requestDuration.WithLabelValues(route, label).Observe(elapsed.Seconds())
 	switch {
+	case rl.identity != "" && !delivered:
 	case rl.zoomRole != "":
 		m.zoomTokens.WithLabelValues(rl.zoomRole).Inc()
 	case rl.identity != "":
@@ -144,8 +160,11 @@ func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *r
 		}
 	case status == http.StatusUnauthorized:
 		reason := rl.authFailure
-		if reason == "" {
+		switch reason {
+		case "":
 			reason = authOther
+		case authUnknownUser, authWrongPassword:
+			reason = authBadCredentials
 		}
 		m.authFailures.WithLabelValues(reason).Inc()
 	case status == http.StatusTooManyRequests:

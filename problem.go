@@ -140,8 +140,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))
 	}
+	body, _ := json.Marshal(p) // strings and ints always encode
+	body = append(body, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(body))) // observe checks that it was delivered
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(p)
+	w.Write(body)
 }
 
 // challenge is the WWW-Authenticate of a 401. A browser page's fetch that

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -41,6 +41,14 @@ const (
 // then it stops accepting and lets requests in flight finish, for at most
 // SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
+	// SIGHUP reloads the users file, as daemons do; the file is watched
+	// too. The handler goes in first: start-up hashes at the users' bcrypt
+	// cost, which takes a while, and SIGHUP's default action would end
+	// tokend (exit 129) if one came meanwhile, as logrotate's or a
+	// deploy script's can. One that does is a reload once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var (
 		cfg      *Config
 		users    *Users
@@ -101,10 +109,8 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			}
 		}
 		logins = append(logins, withSessions(sess))
-		// SIGHUP reloads the users file, as daemons do; the file is watched too.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
+		// SIGHUP (hup, installed above) reloads the users file, as
+		// daemons do; the file is watched too.
 		reloader := newUsersReloader(log, cfg.UsersFile, auth)
 		reloader.onChange = sess.endUsers
 		stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
@@ -126,7 +132,8 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	handler := NewServer(log, cfg, passwords, store, m, opt.now, logins...)
 
-	api := newHTTPServer(handler, log)
+	errs := newServerErrors(log, opt.now, serverErrorInterval)
+	api := newHTTPServer(handler, errs)
 	if cfg.TLSCert != nil {
 		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cfg.TLSCert}}
 	}
@@ -137,7 +144,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		if sess != nil {
 			addAdminRoutes(mux, log, sess)
 		}
-		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
+		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, errs)})
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
@@ -196,8 +203,9 @@ type listening struct {
 }
 
 // newHTTPServer returns an http.Server with tokend's limits; its own
-// errors (TLS handshakes, malformed requests) go to log as warnings.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// errors (TLS handshakes, malformed requests) go to errs, which logs them
+// as warnings, throttled.
+func newHTTPServer(h http.Handler, errs *serverErrors) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -205,7 +213,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(errs, "", 0),
 	}
 }
 
