@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		// The command shows its help through its own flag set, and
 		// does nothing else; help is asked for, so it goes to stdout.
 		stderr = stdout
-		if cmd == "user" && len(args) > 0 && !isHelpFlag(args[0]) {
+		if (cmd == "user" || cmd == "session") && len(args) > 0 && !isHelpFlag(args[0]) {
 			args = []string{args[0], "-h"}
 		} else {
 			args = []string{"-h"}
