@@ -42,10 +42,9 @@ var knownSettings = [][]string{
 // settingPrefixes are the prefixes of names that look meant for tokend: a
 // name with one of them that tokend does not know is most likely a typo
 // (CORS_ALLOWED_ORIGIN) or a setting of another tool put in the wrong
-// place. The first word of every known setting, and SESSION_, which is
-// tokend's too.
+// place: the first word of every known setting.
 func settingPrefixes() []string {
-	prefixes := []string{"SESSION_"}
+	var prefixes []string
 	for _, name := range allSettings() {
 		if p, _, ok := strings.Cut(name, "_"); ok && !slices.Contains(prefixes, p+"_") {
 			prefixes = append(prefixes, p+"_")
