@@ -46,6 +46,9 @@ func newUserStore(u *Users) *userStore {
 func (s *userStore) Load() *Users   { return s.users.Load() }
 func (s *userStore) Store(u *Users) { s.users.Store(u) }
 
+// Lookup returns name's hash in the current users, for sessions' renewals.
+func (s *userStore) Lookup(name string) ([]byte, bool) { return s.users.Load().Hash(name) }
+
 // bcryptAuth checks passwords against the users' stored hashes, in every
 // format passhash knows (bcrypt was the first). A store that cannot answer
 // gets 503, never 401: the password may be right.

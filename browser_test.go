@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -85,8 +86,15 @@ const appPage = `<!doctype html>
 const q = new URLSearchParams(location.search);
 const out = document.getElementById('result');
 (async () => {
-  const init = { method: 'POST' };
+  const init = { method: 'POST', credentials: q.get('credentials') || 'same-origin' };
   switch (q.get('send')) {
+  case 'renew': // the session cookie alone
+    init.headers = { 'Content-Type': 'application/json' };
+    init.body = '{}';
+    break;
+  case 'renew-form': // the cookie with a form: no preflight
+    init.body = new URLSearchParams({ grants: 'video' });
+    break;
   case 'json':
     init.headers = { 'Content-Type': 'application/json' };
     init.body = JSON.stringify({ username: q.get('user'), password: q.get('pass') });
@@ -240,6 +248,14 @@ func TestBrowserDemoPage(t *testing.T) {
 	if countdown := text(t, ctx, "#countdown"); !regexp.MustCompile(`^(59|60):[0-5][0-9]$`).MatchString(countdown) {
 		t.Errorf("countdown = %q, want about an hour", countdown)
 	}
+	// The page keeps no password: not in the form, not in what it sends to
+	// renew, and the session cookie is out of the page's reach.
+	if kept := eval[bool](t, ctx, `document.getElementById('password').value !== '' || JSON.stringify(wanted).includes(`+jsString(password)+`) || document.cookie !== ''`); kept {
+		t.Errorf("the page keeps the password or can read the cookie (wanted = %s)", eval[string](t, ctx, `JSON.stringify(wanted)`))
+	}
+	if ends := text(t, ctx, "#session-ends"); !strings.Contains(ends, "if not renewed before") {
+		t.Errorf("session ends = %q, want the end and the idle deadline", ends)
+	}
 	if path := os.Getenv("TOKEND_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -278,6 +294,91 @@ func TestBrowserDemoPage(t *testing.T) {
 	}
 	if strings.Index(events, "tokenWillExpire") > strings.Index(events, "updateToken") || !eval[bool](t, ctx, `document.getElementById('refresh-error').hidden`) {
 		t.Errorf("the renewal did not follow tokenWillExpire, or failed (%s):\n%s", eval[string](t, ctx, `document.getElementById('refresh-error').textContent`), events)
+	}
+
+	// Log out ends the session on the server: a renewal with whatever
+	// cookie the browser still had is refused.
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#logout`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login`)),
+	)
+	const renew = `fetch('token', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then((r) => r.status)`
+	if status, err := chromedp.Run(ctx, chromedp.Evaluate[int](renew, chromedp.EvalAwaitPromise)); err != nil || status != 401 {
+		t.Errorf("a renewal after logging out: %d, %v; want 401", status, err)
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestBrowserSessionCORS: in a real Chromium, a page of an allowed origin
+// on the same site (another port of 127.0.0.1) logs in, then renews with
+// the session cookie alone (credentials: 'include'); a page of an origin
+// not listed can use the cookie in no way, preflighted or not.
+func TestBrowserSessionCORS(t *testing.T) {
+	browser := newBrowser(t)
+	allowedApp, otherApp := serveApp(t), serveApp(t)
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
+	users := filepath.Join(dir, "users.htpasswd")
+	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	var stdout, stderr syncBuffer
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
+		"TWILIO_ACCOUNT_SID":    testAccountSID,
+		"TWILIO_API_KEY_SID":    testAPIKeySID,
+		"TWILIO_API_KEY_SECRET": testSecret,
+		"USERS_FILE":            users,
+		"LISTEN_ADDR":           addr,
+		"METRICS_ADDR":          metricsAddr,
+		"CORS_ALLOWED_ORIGINS":  allowedApp,
+	}, &stdout, &stderr)
+	tokend := "http://" + addr
+	waitReady(t, tokend, errc)
+	renewed := func() string {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return regexp.MustCompile(`(?m)^tokend_sessions_renewed_total (\d+)$`).FindStringSubmatch(string(body))[1]
+	}
+
+	ctx := newTab(t, browser)
+	load := func(app string, q url.Values) string {
+		t.Helper()
+		q.Set("tokend", tokend)
+		steps(t, ctx,
+			chromedp.Navigate(app+"/?"+q.Encode()),
+			chromedp.WaitReady(chromedp.CSS(`#result[data-done]`)),
+		)
+		return text(t, ctx, "#result")
+	}
+	for _, step := range []struct {
+		name, app string
+		q         url.Values
+		want      string
+		renewed   string
+	}{
+		{"no session yet", allowedApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "401 " + "the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth", "0"},
+		{"login", allowedApp, url.Values{"send": {"json"}, "credentials": {"include"}, "user": {"alice"}, "pass": {"s3cret pass"}}, "200 alice", "0"},
+		{"renew with the cookie alone", allowedApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "200 alice", "1"},
+		{"renew without sending the cookie", allowedApp, url.Values{"send": {"renew"}, "credentials": {"omit"}}, "401 " + "the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth", "1"},
+		{"other origin: the preflight fails", otherApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "TypeError", "1"},
+		{"other origin: a form is refused", otherApp, url.Values{"send": {"renew-form"}, "credentials": {"include"}}, "TypeError", "1"},
+		{"allowed origin: a form is refused too", allowedApp, url.Values{"send": {"renew-form"}, "credentials": {"include"}}, "403 a request that uses the session cookie must be sent with Content-Type: application/json (a cross-site form cannot send it)", "1"},
+		{"still renews", allowedApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "200 alice", "2"},
+	} {
+		if got := load(step.app, step.q); got != step.want {
+			t.Errorf("%s: the page shows %q, want %q", step.name, got, step.want)
+		}
+		if got := renewed(); got != step.renewed {
+			t.Errorf("%s: %s renewals, want %s", step.name, got, step.renewed)
+		}
 	}
 }
 
@@ -329,4 +430,44 @@ func claimTimes(t *testing.T, s string) times {
 		t.Fatalf("claims %q: %v", s, err)
 	}
 	return c
+}
+
+// TestBrowserDemoPageIDToken: with OIDC on, the demo page takes a pasted
+// ID token instead of a password, and shows a refusal's detail.
+func TestBrowserDemoPageIDToken(t *testing.T) {
+	browser := newBrowser(t)
+	idp := newTestIdP(t)
+	s := newOIDCServer(t, idp, nil, true)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	ctx := newTab(t, browser)
+	steps(t, ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#id_token`)),
+	)
+	expired := idp.claims(s.clock.now(), "user_42")
+	expired["exp"] = s.clock.now().Add(-time.Hour).Unix()
+	bad := signIDToken(t, idp.key("key-1"), "key-1", expired)
+	eval[string](t, ctx, `document.getElementById('id_token').value = `+strconvQuote(bad)+`; ''`)
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)),
+	)
+	if got := text(t, ctx, "#error"); !strings.HasPrefix(got, "the ID token expired at ") {
+		t.Errorf("an expired ID token shows %q", got)
+	}
+	good := signIDToken(t, idp.key("key-1"), "key-1", idp.claims(s.clock.now(), "user_42"))
+	eval[string](t, ctx, `document.getElementById('id_token').value = `+strconvQuote(good)+`; ''`)
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#session`)),
+	)
+	if got := text(t, ctx, "#identity"); got != "user_42" {
+		t.Errorf("identity = %q", got)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"tokend/internal/passhash"
@@ -51,12 +53,48 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "tokend: warning: %s\n", w)
 	}
-	for _, w := range costWarnings(users, cfg.UsersFile) {
-		fmt.Fprintf(stdout, "warning: %s\n", w)
+	if users != nil {
+		for _, w := range costWarnings(users, cfg.UsersFile) {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 	}
 	if *formats {
 		reportFormats(stdout, sample, cfg.HashLimits)
 	}
+	if z := cfg.Zoom; z != nil {
+		fmt.Fprintf(stdout, "  zoom:       SDK key %s, %d host(s), %s\n", z.Key, len(z.Hosts), z.sessionsSummary())
+		for _, w := range z.warnings() {
+			fmt.Fprintf(stdout, "  warning:    %s\n", w)
+		}
+	}
+	if cfg.OIDC != nil {
+		return checkOIDC(cfg.OIDC, stdout, stderr)
+	}
+	return nil
+}
+
+// checkOIDC does what start-up does in the background: discovery and the
+// first key set, and says what it found, so that a wrong issuer or an
+// unreachable provider shows in the deploy pipeline, not at the first login.
+func checkOIDC(c *OIDCConfig, stdout, stderr io.Writer) error {
+	idp := newOIDCLogin(c, newLogger(stderr, "text", slog.LevelError), nil, time.Now)
+	d, err := idp.discover(context.Background())
+	if err != nil {
+		return fmt.Errorf("OIDC_ISSUER %s: %w", c.Issuer, err)
+	}
+	fmt.Fprintf(stdout, "  oidc:       issuer %s, client ID %s\n", d.Issuer, c.Audience)
+	fmt.Fprintf(stdout, "              keys: %d from %s\n", idp.keys.count(), d.JWKSURI)
+	fmt.Fprintf(stdout, "              identity: the %q claim (map: %s)\n", c.IdentityClaim, c.IdentityMap)
+	var usable []string
+	for _, a := range d.Algorithms {
+		if slices.Contains(c.Algorithms, a) {
+			usable = append(usable, a)
+		}
+	}
+	if len(d.Algorithms) > 0 && len(usable) == 0 {
+		return fmt.Errorf("OIDC_ALGORITHMS: the provider signs ID tokens with %s, none of which tokend accepts (%s)", strings.Join(d.Algorithms, ", "), strings.Join(c.Algorithms, ", "))
+	}
+	fmt.Fprintf(stdout, "              algorithms: provider signs with %s; accepted: %s\n", strings.Join(d.Algorithms, ", "), strings.Join(c.Algorithms, ", "))
 	return nil
 }
 
@@ -65,6 +103,10 @@ func runCheck(args []string, getenv func(string) string, environ []string, stdou
 // column fails the check; with sample it also reads USERS_SAMPLE_QUERY (or
 // the file's hashes) for reportFormats.
 func checkUsers(cfg *Config, users *Users, sample bool, stdout io.Writer) ([]string, error) {
+	if cfg.UsersDB.URL == "" && users == nil {
+		fmt.Fprintf(stdout, "  users:      none (no %s): ID token logins only\n", cfg.UsersFile)
+		return nil, nil
+	}
 	if cfg.UsersDB.URL == "" {
 		fmt.Fprintf(stdout, "  users:      %d in %s\n", users.Len(), cfg.UsersFile)
 		return hashesOf(users), nil

@@ -56,6 +56,9 @@ func runDecode(args []string, getenv func(string) string, now func() time.Time, 
 		json.Indent(&out, seg.json, "", "  ") // splitToken checked it is JSON
 		fmt.Fprintf(stdout, "%s:\n%s\n", seg.name, out.Bytes())
 	}
+	if parts.isZoom() {
+		return decodeZoom(stdout, token, parts, lookup, *envFile, now())
+	}
 	claims, err := parts.accessClaims()
 	if err != nil {
 		return err

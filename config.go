@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/redis/go-redis/v9"
 	"tokend/internal/passhash"
 )
 
@@ -75,6 +80,16 @@ type Config struct {
 	// bound the work one password check may do.
 	UsersDB    UsersDBConfig
 	HashLimits passhash.Limits
+
+	// Sessions: see the README's "Sessions". RedisURL, when set, keeps
+	// them in Redis (shared by replicas) under RedisPrefix.
+	Sessions    SessionConfig
+	RedisURL    string // may hold a password: never printed
+	RedisPrefix string
+	// OIDC is the identity provider login; nil when OIDC_ISSUER is unset.
+	OIDC *OIDCConfig
+	// Zoom enables POST /zoom/token; nil when it is off.
+	Zoom *ZoomConfig
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -355,14 +370,87 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		s.problemf("VIDEO_ROOM is longer than %d characters, the most Twilio Video allows", maxVideoRoom)
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
+	c.Zoom = s.zoom()
 	s.operation(c)
 	s.addresses(c)
 	s.guard(c)
 	s.usersDatabase(c)
+	s.sessions(c)
+	c.OIDC = s.oidc()
 	if err := s.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// oidc reads the OIDC_ settings, or returns nil when OIDC_ISSUER is unset.
+func (s *settings) oidc() *OIDCConfig {
+	issuer := s.str("OIDC_ISSUER", "")
+	if issuer == "" {
+		for _, key := range []string{"OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP", "OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW", "OIDC_JWKS_REFRESH"} {
+			if s.str(key, "") != "" {
+				s.problemf("%s is set but OIDC_ISSUER is not: set OIDC_ISSUER to turn on ID token logins, or remove %s", key, key)
+			}
+		}
+		return nil
+	}
+	c := &OIDCConfig{
+		Issuer:        issuer,
+		Audience:      s.str("OIDC_AUDIENCE", ""),
+		IdentityClaim: s.str("OIDC_IDENTITY_CLAIM", "sub"),
+		IdentityMap:   strings.ToLower(s.str("OIDC_IDENTITY_MAP", "none")),
+		ClockSkew:     s.duration("OIDC_CLOCK_SKEW", time.Minute, 0, 5*time.Minute, true),
+		JWKSRefresh:   s.duration("OIDC_JWKS_REFRESH", 15*time.Minute, time.Minute, 24*time.Hour, false),
+	}
+	if u, err := url.Parse(issuer); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		s.problemf("OIDC_ISSUER is %q: use the provider's issuer URL exactly as its ID tokens' iss claim says it, with https (http only for a loopback host)", issuer)
+	}
+	if c.Audience == "" {
+		s.problemf("OIDC_AUDIENCE is not set: the app's client ID at the identity provider; ID tokens for other apps are refused")
+	}
+	if c.IdentityMap != "none" && c.IdentityMap != "escape" {
+		s.problemf("OIDC_IDENTITY_MAP is %q: use none (refuse identities Twilio does not accept) or escape (map them, see the README)", c.IdentityMap)
+	}
+	if raw := s.str("OIDC_REQUIRED_CLAIMS", ""); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name == "" || value == "" {
+				s.problemf("OIDC_REQUIRED_CLAIMS has %q: use NAME=VALUE pairs separated by commas, such as email_verified=true,groups=twilio", part)
+				continue
+			}
+			c.RequiredClaims = append(c.RequiredClaims, requiredClaim{name: strings.TrimSpace(name), value: strings.TrimSpace(value)})
+		}
+	}
+	if raw := s.str("OIDC_ALLOWED_IDENTITIES", ""); raw != "" {
+		c.AllowedIdentities = map[string]bool{}
+		for _, id := range strings.Split(raw, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				c.AllowedIdentities[id] = true
+			}
+		}
+	}
+	c.Algorithms = asymmetricAlgorithms
+	if raw := s.str("OIDC_ALGORITHMS", ""); raw != "" {
+		c.Algorithms = nil
+		for _, a := range strings.Split(raw, ",") {
+			a = strings.TrimSpace(a)
+			if !slices.Contains(asymmetricAlgorithms, a) {
+				s.problemf("OIDC_ALGORITHMS has %q: use asymmetric JWS algorithms (%s); HMAC and none are never accepted", a, strings.Join(asymmetricAlgorithms, ", "))
+				continue
+			}
+			c.Algorithms = append(c.Algorithms, a)
+		}
+	}
+	return c
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // grants works out which grants the configuration supports and which a
@@ -496,6 +584,40 @@ func (s *settings) guard(c *Config) {
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }
 
+// sessions reads the login sessions' settings and where they are kept.
+func (s *settings) sessions(c *Config) {
+	c.Sessions = SessionConfig{
+		IdleTimeout: s.duration("SESSION_IDLE_TIMEOUT", 2*time.Hour, time.Minute, 30*24*time.Hour, false),
+		MaxAge:      s.duration("SESSION_MAX_AGE", 12*time.Hour, time.Minute, 30*24*time.Hour, false),
+		PerUser:     s.integer("SESSION_MAX_PER_USER", 10, 1, 1000),
+		MaxSessions: s.integer("SESSION_MAX", 10000, 1, 10000000),
+		SameSite:    http.SameSiteStrictMode,
+	}
+	if c.Sessions.IdleTimeout > c.Sessions.MaxAge {
+		s.problemf("SESSION_IDLE_TIMEOUT (%s) is above SESSION_MAX_AGE (%s): a session ends at SESSION_MAX_AGE whatever its use", c.Sessions.IdleTimeout, c.Sessions.MaxAge)
+	}
+	switch v := strings.ToLower(s.str("SESSION_SAMESITE", "strict")); v {
+	case "strict":
+	case "lax":
+		c.Sessions.SameSite = http.SameSiteLaxMode
+	case "none":
+		c.Sessions.SameSite = http.SameSiteNoneMode
+		if len(c.CORSOrigins) == 0 || corsAllowsAll(c.CORSOrigins) {
+			s.problemf("SESSION_SAMESITE is none, which sends the session cookie from pages of other sites: only for apps on another site, so list their origins in CORS_ALLOWED_ORIGINS (not *), or use strict (the default) or lax")
+		}
+	default:
+		s.problemf("SESSION_SAMESITE is %q: use strict (the default), lax, or none", v)
+	}
+	c.RedisURL = s.str("REDIS_URL", "")
+	if c.RedisURL != "" {
+		// The parser's error may quote the URL, and with it a password.
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			s.problemf("REDIS_URL is not a Redis URL: use redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS")
+		}
+	}
+	c.RedisPrefix = s.str("REDIS_PREFIX", "tokend:")
+}
+
 // loadAll reads the configuration and the users file, and reports every
 // problem with either in one error.
 func loadAll(lookup func(string) string) (*Config, *Users, error) {
@@ -513,6 +635,14 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	}
 	path := usersFile(lookup)
 	users, uerr := loadUsers(path)
+	if cfg != nil && cfg.OIDC != nil && errors.Is(uerr, fs.ErrNotExist) && strings.TrimSpace(lookup("USERS_FILE")) == "" {
+		// IdP-only: with OIDC on and no users file, passwords are off.
+		return cfg, nil, nil
+	}
+	if cfg != nil && cfg.OIDC != nil && uerr == nil && users.Len() == 0 {
+		// Passwords on, with no users yet: ID tokens work meanwhile.
+		return cfg, users, nil
+	}
 	if uerr != nil {
 		if cerr == nil {
 			cerr = &ConfigError{}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/joho/godotenv"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -70,6 +71,12 @@ func cfgMinimal() Config {
 		UsersReloadInterval: 2 * time.Second,
 		UsersDB:             UsersDBConfig{Query: "SELECT password_hash FROM users WHERE username = $1", QueryTimeout: 2 * time.Second},
 		HashLimits:          passhash.Limits{MemoryKiB: 128 << 10, Iterations: 5_000_000, ArgonTime: 16, Threads: 16, BcryptCost: 15},
+
+		Sessions: SessionConfig{
+			IdleTimeout: 2 * time.Hour, MaxAge: 12 * time.Hour,
+			SameSite: http.SameSiteStrictMode, PerUser: 10, MaxSessions: 10000,
+		},
+		RedisPrefix: "tokend:",
 	}
 }
 
@@ -189,8 +196,18 @@ func TestLoadConfig(t *testing.T) {
 				"TOKEN_MAX_TTL":                   "600",
 				"USERS_FILE":                      "/etc/tokend/users",
 				"LISTEN_ADDR":                     "127.0.0.1:9000",
+				"SESSION_IDLE_TIMEOUT":            "30m",
+				"SESSION_MAX_AGE":                 "8h",
+				"SESSION_SAMESITE":                "Lax",
+				"SESSION_MAX_PER_USER":            "3",
+				"SESSION_MAX":                     "500",
+				"REDIS_URL":                       "redis://:hunter2@127.0.0.1:6379/2",
+				"REDIS_PREFIX":                    "app1:",
 			},
 			edit: func(c *Config) {
+				c.Sessions = SessionConfig{IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour, SameSite: http.SameSiteLaxMode, PerUser: 3, MaxSessions: 500}
+				c.RedisURL = "redis://:hunter2@127.0.0.1:6379/2"
+				c.RedisPrefix = "app1:"
 				c.TwiMLAppSID = cfgTwiMLApp
 				c.VoiceIncoming = false
 				c.PushCredentialSID = cfgPushCred
@@ -712,6 +729,33 @@ func TestLoadAllDefaultUsersFile(t *testing.T) {
 				t.Errorf("problems =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
 			}
 		})
+	}
+}
+
+// TestSessionSettingProblems: each bad session setting is named with its fix,
+// and a bad REDIS_URL is refused without echoing its password.
+func TestSessionSettingProblems(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SESSION_IDLE_TIMEOUT": "13h"}, "SESSION_IDLE_TIMEOUT (13h0m0s) is above SESSION_MAX_AGE (12h0m0s): a session ends at SESSION_MAX_AGE whatever its use"},
+		{map[string]string{"SESSION_MAX_AGE": "10s"}, `SESSION_MAX_AGE is "10s": use a duration from 1m0s to 720h0m0s, such as 90s or 5m`},
+		{map[string]string{"SESSION_SAMESITE": "sometimes"}, `SESSION_SAMESITE is "sometimes": use strict (the default), lax, or none`},
+		{map[string]string{"SESSION_SAMESITE": "none"}, "SESSION_SAMESITE is none, which sends the session cookie from pages of other sites: only for apps on another site, so list their origins in CORS_ALLOWED_ORIGINS (not *), or use strict (the default) or lax"},
+		{map[string]string{"SESSION_SAMESITE": "none", "CORS_ALLOWED_ORIGINS": "*"}, "SESSION_SAMESITE is none, which sends the session cookie from pages of other sites: only for apps on another site, so list their origins in CORS_ALLOWED_ORIGINS (not *), or use strict (the default) or lax"},
+		{map[string]string{"SESSION_MAX_PER_USER": "0"}, `SESSION_MAX_PER_USER is "0": use a whole number from 1 to 1000`},
+		{map[string]string{"REDIS_URL": "http://:hunter2@example.com"}, "REDIS_URL is not a Redis URL: use redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS"},
+	} {
+		_, err := loadConfig(cfgEnv(tt.env))
+		var cerr *ConfigError
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0] != tt.want {
+			t.Errorf("%v: %v\nwant %s", tt.env, err, tt.want)
+		}
+	}
+	cfg, err := loadConfig(cfgEnv(map[string]string{"SESSION_SAMESITE": "none", "CORS_ALLOWED_ORIGINS": "https://app.example.net"}))
+	if err != nil || cfg.Sessions.SameSite != http.SameSiteNoneMode {
+		t.Errorf("SameSite=none with an allowlist: %v, %v", cfg, err)
 	}
 }
 

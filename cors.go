@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,8 +26,8 @@ const corsMaxAge = 7200
 const allOrigins = "*"
 
 // allowCORS lets the browser pages of the allowed origins call tokend.
-// Credentials travel in the request body or the Authorization header, never
-// in cookies, so no answer carries Access-Control-Allow-Credentials.
+// Listed origins may send the session cookie (Access-Control-Allow-Credentials:
+// true); "*" never may, as the CORS standard forbids credentials with it.
 //
 // Every answer carries Vary: Origin, whatever the setting, so a cache in
 // front of tokend never hands one origin's answer to another. Preflights
@@ -37,7 +38,7 @@ const allOrigins = "*"
 // noted in refusals, which logs it for the operator; nil logs nothing.
 func allowCORS(origins []string, refusals *corsRefusals) func(http.Handler) http.Handler {
 	opt := cors.Options{
-		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete},
 		AllowedHeaders: []string{"Content-Type", "Authorization"},
 		// A page must be able to read how long a 429 or 503 asks it
 		// to wait; Retry-After is not a CORS-safelisted header.
@@ -49,8 +50,11 @@ func allowCORS(origins []string, refusals *corsRefusals) func(http.Handler) http
 	case len(origins) == 0:
 		// rs/cors reads an empty list as "every origin": say "none" instead.
 		opt.AllowOriginFunc = func(string) bool { return false }
+	case corsAllowsAll(origins):
+		opt.AllowedOrigins = origins
 	default:
 		opt.AllowedOrigins = origins
+		opt.AllowCredentials = true
 	}
 	c := cors.New(opt)
 	return func(next http.Handler) http.Handler {
@@ -164,14 +168,25 @@ func (c *corsRefusals) note(origin string, origins []string) {
 // CORS_ALLOWED_ORIGINS=* never lets it read an answer: sandboxed iframes,
 // file: pages and cross-origin redirects all send it, so trusting it
 // trusts every one of them.
+//
+// The request remembers that it came from the null origin (sentNullOrigin),
+// so the session cookie is refused to it rather than taken for same-origin.
 func refuseNullOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") == "null" {
-			r = r.Clone(r.Context())
+			r = r.Clone(context.WithValue(r.Context(), nullOriginKey{}, true))
 			r.Header.Del("Origin")
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type nullOriginKey struct{}
+
+// sentNullOrigin reports whether the request came with Origin: null.
+func sentNullOrigin(r *http.Request) bool {
+	null, _ := r.Context().Value(nullOriginKey{}).(bool)
+	return null
 }
 
 // corsAllowsAll reports whether origins is the explicit "*".

@@ -57,6 +57,10 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	// A front end on its own dev server (another port) needs CORS here too.
 	cfg.CORSOrigins = s.origins("CORS_ALLOWED_ORIGINS")
 	s.addresses(cfg)
+	s.sessions(cfg) // the demo page renews through a session, kept in Redis too with REDIS_URL
+	// So is a real identity provider, to try ID token logins beside the
+	// demo user's password.
+	cfg.OIDC = s.oidc()
 	if err := s.err(); err != nil {
 		return nil, nil, "", err
 	}

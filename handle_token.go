@@ -30,10 +30,13 @@ type tokenRequest struct {
 	Grants      nameList          `json:"grants"`
 	Room        string            `json:"room"`
 	VoiceParams map[string]string `json:"voice_params"`
+	// Session asks for a login session (true) or none (false); unset,
+	// a browser gets one and other clients do not (wantsSession).
+	Session *bool `json:"session"`
 }
 
 // tokenRequestFields lists the fields a request may send, for error messages.
-const tokenRequestFields = "username, password, ttl, grants, room, voice_params"
+const tokenRequestFields = "username, password, ttl, grants, room, voice_params, session"
 
 // nameList is a list of names sent as a JSON array or as one
 // comma-separated string, so `grants=video,voice` works from httpie and curl.
@@ -86,6 +89,10 @@ type tokenResponse struct {
 	Token     string `json:"token"`
 	Identity  string `json:"identity"`
 	ExpiresAt string `json:"expires_at"`
+	// With a session: when it ends unless renewed before, and when it
+	// ends whatever happens, so a page can tell its user.
+	SessionIdleExpiresAt string `json:"session_idle_expires_at,omitempty"`
+	SessionExpiresAt     string `json:"session_expires_at,omitempty"`
 }
 
 // tokenPlan is a request after validation: what the token will carry.
@@ -128,21 +135,27 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			writeError(w, r, log, err)
 			return
 		}
-		username, err := logins.identify(r, req.Username, req.Password)
+		if err := logins.checkSessionWish(r, req.Session); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		in, err := logins.identify(r, req.Username, req.Password)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
+		username, source := in.identity, in.source
 		// Only now: the answers about grants, TTLs and identity rules
 		// describe this server's configuration, which is for users who
-		// have logged in. The identity is the authenticated username.
+		// have logged in. The identity is the authenticated username
+		// or the ID token's identity claim.
 		plan, err := planToken(cfg, req)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		if problem := checkIdentity(username, plan.grants); problem != "" {
-			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
+			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is %s %q, which %s", source, username, problem)}))
 			return
 		}
 		token, claims, err := plan.mint(cfg, minter, now(), username)
@@ -153,11 +166,17 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 		if rl := requestLogFrom(r.Context()); rl != nil {
 			rl.identity, rl.grants, rl.jti = username, plan.grants, claims.JTI
 		}
-		writeTokenResponse(w, tokenResponse{
+		logins.startSession(w, r, &in, req.Session)
+		resp := tokenResponse{
 			Token:     token,
 			Identity:  username,
 			ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
-		})
+		}
+		if in.session != nil {
+			resp.SessionIdleExpiresAt = in.session.IdleUntil.UTC().Format(time.RFC3339)
+			resp.SessionExpiresAt = in.session.EndsAt.UTC().Format(time.RFC3339)
+		}
+		writeTokenResponse(w, resp)
 	})
 }
 
@@ -182,6 +201,14 @@ func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 	}
 	buf = append(buf, `,"expires_at":"`...)
 	buf = append(buf, resp.ExpiresAt...)
+	if resp.SessionIdleExpiresAt != "" {
+		buf = append(buf, `","session_idle_expires_at":"`...)
+		buf = append(buf, resp.SessionIdleExpiresAt...)
+	}
+	if resp.SessionExpiresAt != "" {
+		buf = append(buf, `","session_expires_at":"`...)
+		buf = append(buf, resp.SessionExpiresAt...)
+	}
 	buf = append(buf, "\"}\n"...)
 	*bp = buf
 	h := w.Header()
@@ -478,6 +505,8 @@ func fieldKind(field string) string {
 		return "a list of grant names"
 	case "voice_params":
 		return "an object of string values"
+	case "session":
+		return "true or false"
 	default:
 		return "a string"
 	}
@@ -542,6 +571,16 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 			req.Password, err = single()
 		case key == "room":
 			req.Room, err = single()
+		case key == "session":
+			var v string
+			if v, err = single(); err == nil {
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = invalidFields(map[string]string{"session": "must be true or false"})
+				} else {
+					req.Session = &b
+				}
+			}
 		case key == "ttl":
 			var v string
 			v, err = single()

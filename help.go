@@ -21,7 +21,7 @@ var commandHelp = map[string]struct{ synopsis, about string }{
 	"check": {"tokend check [--env-file FILE]",
 		"Check the settings and the users file as start-up does: print a summary and\nany warnings, or exit 1 with every problem listed."},
 	"mint": {"tokend mint --identity NAME [--grant G]... [--room ROOM] [--ttl SECONDS] [--voice-param NAME=VALUE]... [--env-file FILE]",
-		"Print a token signed with the configured API key, checked as POST /token checks\na request. No users file is needed."},
+		"Print a token signed with the configured API key, checked as POST /token checks\na request. No users file is needed. With --zoom --session NAME, print a Zoom\nVideo SDK token instead (needs only the ZOOM_ settings)."},
 	"decode": {"tokend decode [--env-file FILE] [TOKEN | -]",
 		"Print a token's header and claims, its expiry, and whether its signature\nverifies with TWILIO_API_KEY_SECRET (exit 1 when not). Reads the token from\nstdin with - or no TOKEN; a pasted \"Bearer …\" or {\"token\": …} answer will do."},
 	"user": {"tokend user add|del|list [--env-file FILE] [NAME]",
@@ -32,6 +32,12 @@ var commandHelp = map[string]struct{ synopsis, about string }{
 	"user list": {"tokend user list [--env-file FILE]", "List the users in the users file."},
 	"unlock": {"tokend unlock --user NAME | --address ADDR [--env-file FILE]",
 		"Lift a login lock now, through the running tokend's METRICS_ADDR listener\n(POST /admin/unlock). A restart also clears every lock."},
+	"session": {"tokend session list|revoke [--env-file FILE] [--admin URL] [USER|ID]",
+		"List or end login sessions, asking the running tokend on METRICS_ADDR (or\n--admin URL), else REDIS_URL's Redis."},
+	"session list": {"tokend session list [--env-file FILE] [--admin URL] [USER]",
+		"List the live login sessions, or USER's. Session IDs are short and not secret:\nthe cookie is never shown."},
+	"session revoke": {"tokend session revoke [--env-file FILE] [--admin URL] [--user] USER|ID",
+		"End every session of USER, or the one session ID (--user: USER even if it\nlooks like an ID)."},
 	"version": {"tokend version", "Print the version and the commit tokend was built from."},
 }
 

@@ -12,7 +12,7 @@ import (
 // prints what was wrong, the synopsis and where the help is, on stderr.
 func TestHelp(t *testing.T) {
 	const mintHelp = "usage: tokend mint --identity NAME [--grant G]... [--room ROOM] [--ttl SECONDS] [--voice-param NAME=VALUE]... [--env-file FILE]\n\n" +
-		"Print a token signed with the configured API key, checked as POST /token checks\na request. No users file is needed.\n\nflags:\n"
+		"Print a token signed with the configured API key, checked as POST /token checks\na request. No users file is needed. With --zoom --session NAME, print a Zoom\nVideo SDK token instead (needs only the ZOOM_ settings).\n\nflags:\n"
 	const userAddHelp = "usage: tokend user add [--env-file FILE] NAME\n\n" +
 		"Add a user or change their password. The password is read from stdin, or\nprompted for twice without echo on a terminal; never from the command line.\n\nflags:\n" +
 		"  -env-file FILE\n    \tread settings from FILE (default \".env\")\n"
@@ -31,6 +31,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"user", "add", "-h"}, nil, userAddHelp, ""},
 		{[]string{"user", "add", "alice", "--help"}, nil, userAddHelp, ""},
 		{[]string{"help", "user", "add"}, nil, userAddHelp, ""},
+		{[]string{"help", "session", "revoke"}, nil, "usage: tokend session revoke [--env-file FILE] [--admin URL] [--user] USER|ID\n\nEnd every session of USER", ""},
+		{[]string{"session"}, errUsage, "", "tokend session: name a subcommand: list or revoke\nusage: tokend session list|revoke [--env-file FILE] [--admin URL] [USER|ID]\nsee `tokend help session`\n"},
 		{[]string{"user", "--help"}, nil, "usage: tokend user add|del|list [--env-file FILE] [NAME]\n\nEdit the users file", ""},
 		{[]string{"serve", "-h"}, nil, "usage: tokend [serve] [--dev] [--pprof] [--env-file FILE]\n", ""},
 		{[]string{"--dev", "-h"}, nil, "usage: tokend [serve] [--dev] [--pprof] [--env-file FILE]\n", ""},

@@ -48,6 +48,9 @@ type requestLog struct {
 	identity    string     // on success: the token's identity
 	grants      grantSet   // on success: the token's grants
 	jti         string     // on success: the token's ID
+	session     string     // the login session's short, non-secret ID, when one was used or started
+	zoomRole    string     // on success at /zoom/token: host or participant
+	zoomSession string     // on success at /zoom/token: the session name
 	authFailure string     // on a 401: why, as a metrics label (authFailureReasons)
 	problem     string     // on an error answer: its code
 	detail      string     // on an error answer: what the client was told; logged at debug only
@@ -130,8 +133,14 @@ func observe(log *slog.Logger, m *metrics, trusted []netip.Prefix) func(http.Han
 				slog.Duration("duration", elapsed),
 				slog.String("client", rl.client.String()),
 			}
-			if rl.identity != "" {
+			switch {
+			case rl.zoomRole != "":
+				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("zoom_role", rl.zoomRole), slog.String("zoom_session", rl.zoomSession))
+			case rl.identity != "":
 				attrs = append(attrs, slog.String("identity", rl.identity), slog.String("grants", rl.grants.String()), slog.String("jti", rl.jti))
+			}
+			if rl.session != "" {
+				attrs = append(attrs, slog.String("session", rl.session))
 			}
 			if rl.problem != "" {
 				attrs = append(attrs, slog.String("problem", rl.problem))

@@ -47,9 +47,13 @@ Usage:
                               print a token signed with the configured API key, checked
                               as POST /token checks a request; --grant repeats or takes
                               a comma list (default TOKEN_GRANTS); no users file needed
+  tokend mint --zoom --session NAME [--role host] [--ttl SECONDS] [--identity NAME]
+              [--session-key KEY] [--geo-regions US,DE]
+                              print a Zoom Video SDK token (needs only the ZOOM_ settings)
   tokend decode [TOKEN | -]   print a token's header and claims, its expiry, and whether
-                              its signature verifies with TWILIO_API_KEY_SECRET (exit 1
-                              when not); reads the token from stdin with - or no TOKEN
+                              its signature verifies with TWILIO_API_KEY_SECRET, or with
+                              ZOOM_VIDEO_SDK_SECRET for a Zoom token (exit 1 when not);
+                              reads the token from stdin with - or no TOKEN
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
@@ -57,6 +61,11 @@ Usage:
   tokend unlock --user NAME | --address ADDR
                               lift a login lock now, through the running tokend's
                               METRICS_ADDR listener (a restart also clears every lock)
+  tokend session list [USER]  list the live login sessions (of USER), asking the running
+                              tokend on METRICS_ADDR (or --admin URL), else REDIS_URL's Redis
+  tokend session revoke USER|ID
+                              end every session of USER, or the one session ID
+                              (--user: USER even if it looks like an ID)
   tokend version              print the version and the commit it was built from
   tokend help [COMMAND]       show this help, or one command's
 
@@ -87,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		// The command shows its help through its own flag set, and
 		// does nothing else; help is asked for, so it goes to stdout.
 		stderr = stdout
-		if cmd == "user" && len(args) > 0 && !isHelpFlag(args[0]) {
+		if (cmd == "user" || cmd == "session") && len(args) > 0 && !isHelpFlag(args[0]) {
 			args = []string{args[0], "-h"}
 		} else {
 			args = []string{"-h"}
@@ -126,6 +135,8 @@ func dispatch(ctx context.Context, cmd string, args []string, getenv func(string
 		return runUser(args, getenv, stdin, stdout, stderr)
 	case "unlock":
 		return runUnlock(ctx, args, getenv, stdout, stderr)
+	case "session":
+		return runSession(args, getenv, now, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	default:

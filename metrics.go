@@ -18,7 +18,9 @@ const (
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
 	authUnknownUser            = "unknown_user"
 	authWrongPassword          = "wrong_password"
-	authOther                  = "other" // a 401 whose handler gave no reason
+	authInvalidIDToken         = "invalid_id_token" // a bearer token that is not a valid ID token for this server
+	authOther                  = "other"            // a 401 whose handler gave no reason
+	authNoSession              = "no_session"       // a session cookie of no live session
 )
 
 // authBadCredentials is the metrics' one reason for an unknown user and a
@@ -30,7 +32,7 @@ const authBadCredentials = "bad_credentials"
 
 // authFailureReasons lists every reason the metrics show, so that each series
 // exists from the start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authBadCredentials, authOther}
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authBadCredentials, authInvalidIDToken, authNoSession, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or
@@ -39,10 +41,16 @@ type metrics struct {
 	registry        *prometheus.Registry
 	tokensIssued    *prometheus.CounterVec
 	tokensByGrant   []prometheus.Counter // tokensIssued's series, in allGrantNames order: no label lookup per token
+	zoomTokens      *prometheus.CounterVec
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
 	usersFileStale  prometheus.Gauge
+	sessionsStarted prometheus.Counter
+	sessionsRenewed prometheus.Counter
+	sessionsEnded   *prometheus.CounterVec
+	sessionStoreUp  prometheus.Gauge
+	oidcKeyFetches  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -52,6 +60,10 @@ func newMetrics() *metrics {
 			Name: "tokend_tokens_issued_total",
 			Help: "Access tokens issued, by grant; a token with several grants counts once for each.",
 		}, []string{"grant"}),
+		zoomTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_zoom_tokens_issued_total",
+			Help: "Zoom Video SDK tokens issued, by role (host or participant).",
+		}, []string{"role"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_auth_failures_total",
 			Help: "Refused logins (401 answers), by reason.",
@@ -60,6 +72,10 @@ func newMetrics() *metrics {
 			Name: "tokend_rate_limited_total",
 			Help: "Requests refused with 429 Too Many Requests.",
 		}),
+		oidcKeyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_oidc_key_fetches_total",
+			Help: "Fetches of the identity provider's key set (JWKS), by result: at start-up, every OIDC_JWKS_REFRESH, and on an unknown kid (at most one per 30s).",
+		}, []string{"result"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokend_http_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
@@ -69,19 +85,60 @@ func newMetrics() *metrics {
 			Name: "tokend_users_file_stale",
 			Help: "1 while the users file cannot be read or parsed, so the last good users still serve; alert on it.",
 		}),
+		sessionsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tokend_sessions_started_total",
+			Help: "Login sessions started (browser logins, or logins that asked for one).",
+		}),
+		sessionsRenewed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tokend_sessions_renewed_total",
+			Help: "Tokens issued on a session cookie instead of a password.",
+		}),
+		sessionsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_sessions_ended_total",
+			Help: "Login sessions ended, by reason, as this replica saw them; sessions that time out unused are not counted.",
+		}, []string{"reason"}),
+		sessionStoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokend_session_store_up",
+			Help: "1 while the session store (Redis with REDIS_URL) answers, 0 while it does not.",
+		}),
 	}
+	m.sessionStoreUp.Set(1)
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration, m.usersFileStale,
+		m.tokensIssued, m.zoomTokens, m.authFailures, m.rateLimited, m.requestDuration, m.usersFileStale,
+		m.sessionsStarted, m.sessionsRenewed, m.sessionsEnded, m.sessionStoreUp,
 	)
+	for _, r := range sessionEndReasons {
+		m.sessionsEnded.WithLabelValues(r)
+	}
 	for _, g := range allGrantNames {
 		m.tokensByGrant = append(m.tokensByGrant, m.tokensIssued.WithLabelValues(string(g)))
+	}
+	for _, role := range []int{zoomHost, zoomParticipant} {
+		m.zoomTokens.WithLabelValues(zoomRoleName(role))
 	}
 	for _, r := range authFailureReasons {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
+}
+
+// noteKeyFetch counts one fetch of the identity provider's keys. The
+// series exists only when OIDC is on (serve registers it then).
+func (m *metrics) noteKeyFetch(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.oidcKeyFetches.WithLabelValues(result).Inc()
+}
+
+// withOIDCMetrics registers the OIDC series, with both results at zero.
+func (m *metrics) withOIDCMetrics() {
+	m.registry.MustRegister(m.oidcKeyFetches)
+	m.oidcKeyFetches.WithLabelValues("ok")
+	m.oidcKeyFetches.WithLabelValues("error")
 }
 
 // observe records one answered request. Counting 429s here, from the status,
@@ -98,6 +155,8 @@ func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *r
 	m.requestDuration.WithLabelValues(route, label).Observe(elapsed.Seconds())
 	switch {
 	case rl.identity != "" && !delivered:
+	case rl.zoomRole != "":
+		m.zoomTokens.WithLabelValues(rl.zoomRole).Inc()
 	case rl.identity != "":
 		for i, g := range allGrantNames {
 			if rl.grants.has(g) {

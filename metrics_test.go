@@ -71,8 +71,10 @@ func TestMetrics(t *testing.T) {
 
 	want := []string{
 		`tokend_auth_failures_total{reason="bad_credentials"} 3`,
+		`tokend_auth_failures_total{reason="invalid_id_token"} 0`,
 		`tokend_auth_failures_total{reason="malformed_authorization"} 1`,
 		`tokend_auth_failures_total{reason="missing_credentials"} 2`,
+		`tokend_auth_failures_total{reason="no_session"} 0`,
 		`tokend_auth_failures_total{reason="other"} 0`,
 		`tokend_http_request_duration_seconds_count{route="/",status="404"} 1`,
 		`tokend_http_request_duration_seconds_count{route="/healthz",status="200"} 1`,
@@ -80,12 +82,24 @@ func TestMetrics(t *testing.T) {
 		`tokend_http_request_duration_seconds_count{route="/token",status="400"} 1`,
 		`tokend_http_request_duration_seconds_count{route="/token",status="401"} 6`,
 		`tokend_rate_limited_total 0`,
+		`tokend_session_store_up 1`,
+		`tokend_sessions_ended_total{reason="evicted"} 0`,
+		`tokend_sessions_ended_total{reason="logout"} 0`,
+		`tokend_sessions_ended_total{reason="password_changed"} 0`,
+		`tokend_sessions_ended_total{reason="replaced"} 0`,
+		`tokend_sessions_ended_total{reason="revoked"} 0`,
+		`tokend_sessions_ended_total{reason="user_removed"} 0`,
+		`tokend_sessions_renewed_total 0`,
+		`tokend_sessions_started_total 0`,
 		`tokend_tokens_issued_total{grant="chat"} 0`,
 		`tokend_tokens_issued_total{grant="conversations"} 1`,
 		`tokend_tokens_issued_total{grant="sync"} 1`,
 		`tokend_tokens_issued_total{grant="video"} 2`,
 		`tokend_tokens_issued_total{grant="voice"} 1`,
 		`tokend_users_file_stale 0`,
+		// Both series exist from the start, Zoom enabled or not.
+		`tokend_zoom_tokens_issued_total{role="host"} 0`,
+		`tokend_zoom_tokens_issued_total{role="participant"} 0`,
 	}
 	if got := scrape(t, h); !slices.Equal(got, want) {
 		t.Errorf("metrics:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -21,6 +21,7 @@ func TestProblemKind(t *testing.T) {
 	}{
 		{EINVALID, 400, "Invalid request", true},
 		{EUNAUTHORIZED, 401, "Unauthorized", true},
+		{EFORBIDDEN, 403, "Forbidden", true},
 		{ENOTFOUND, 404, "Not found", true},
 		{EMETHOD, 405, "Method not allowed", true},
 		{ETOOLARGE, 413, "Request body too large", true},
@@ -61,6 +62,36 @@ func TestWriteErrorRetryAfter(t *testing.T) {
 		writeError(rec, httptest.NewRequest("POST", "/token", nil), log, tt.err)
 		if rec.Code != tt.wantStatus || rec.Header().Get("Retry-After") != tt.wantRetry || strings.TrimSpace(rec.Body.String()) != tt.wantBody {
 			t.Errorf("%v: %d, Retry-After %q, %s", tt.err, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		}
+	}
+}
+
+// TestChallenge: browser pages' 401s carry no Basic challenge, which would
+// make the browser ask for a password in a dialog of its own; API clients
+// and Basic-auth users are told Basic works.
+func TestChallenge(t *testing.T) {
+	const basicChallenge, cookieChallenge = `Basic realm="tokend"`, `Cookie realm="tokend", cookie-name="__Host-tokend_session"`
+	for _, tt := range []struct {
+		mode, auth, want string
+	}{
+		{"", "", basicChallenge},
+		{"navigate", "", basicChallenge},
+		{"cors", "", cookieChallenge},
+		{"same-origin", "", cookieChallenge},
+		{"no-cors", "", cookieChallenge},
+		{"cors", "Basic YTpi", basicChallenge},
+	} {
+		r := httptest.NewRequest("POST", "/token", nil)
+		if tt.mode != "" {
+			r.Header.Set("Sec-Fetch-Mode", tt.mode)
+		}
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		rec := httptest.NewRecorder()
+		writeError(rec, r, slog.New(slog.DiscardHandler), errBadCredentials)
+		if got := rec.Header().Get("WWW-Authenticate"); got != tt.want {
+			t.Errorf("Sec-Fetch-Mode %q, Authorization %q: WWW-Authenticate %q, want %q", tt.mode, tt.auth, got, tt.want)
 		}
 	}
 }

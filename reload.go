@@ -31,12 +31,15 @@ import (
 // ERROR, until it succeeds: fixing a file's permissions changes nothing
 // the poll compares, and a fault must not go quiet while old users serve.
 type usersReloader struct {
-	path   string
-	auth   *authStack
-	log    *slog.Logger
-	loaded os.FileInfo // the file as it was when last loaded well
-	seen   os.FileInfo // the file as the last poll saw it; nil when unreadable
-	failed bool        // the last load failed
+	path string
+	auth *authStack
+	log  *slog.Logger
+	// onChange, when set, hears of the users whose hash changed or who
+	// are gone, after the new set is in place: their sessions end.
+	onChange func(users *Users, changed []string)
+	loaded   os.FileInfo // the file as it was when last loaded well
+	seen     os.FileInfo // the file as the last poll saw it; nil when unreadable
+	failed   bool        // the last load failed
 	// stale, when set, is told whether the file on disk is failing to
 	// load (true) or loaded (false): the tokend_users_file_stale gauge.
 	stale func(bool)
@@ -152,6 +155,9 @@ func (r *usersReloader) reload(reason string) error {
 			r.log.Info("users reloaded", "reason", reason, "file", r.path, "users", users.Len(), "added", added, "changed_or_removed", len(changed))
 			if users.Len() == 0 {
 				r.log.Warn("the users file has no users: every login is refused and /readyz answers 503 until one is added with `tokend user add NAME`", "file", r.path)
+			}
+			if r.onChange != nil && len(changed) > 0 {
+				r.onChange(users, changed)
 			}
 			return nil
 		}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 type serveOptions struct {
@@ -73,43 +75,89 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	if !opt.dev {
+	if !opt.dev && users != nil {
 		for _, w := range costWarnings(users, cfg.UsersFile) {
 			log.Warn(w)
 		}
 	}
+	if cfg.Zoom != nil {
+		for _, warning := range cfg.Zoom.warnings() {
+			log.Warn(warning)
+		}
+	}
+	var (
+		passwords Authenticator // nil: IdP-only, no users file
+		auth      *authStack
+		ready     readiness
+		sess      *sessions // nil: no sessions (IdP-only: they start from password logins)
+		logins    []loginOption
+	)
+	m := newMetrics()
 	health := newStoreHealth(log, 0)
-	var auth *authStack
+	m.registry.MustRegister(health.collectors()...)
+	// One Redis client for everything kept in Redis, made here and
+	// passed to each user of it.
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		if rdb, err = newRedisClient(cfg.RedisURL); err != nil {
+			return err
+		}
+		defer rdb.Close()
+	}
 	if cfg.UsersDB.URL != "" {
 		db, sample, err := openUsersDB(ctx, log, cfg, health)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		auth, err = newDBAuthStack(cfg, db, sample, health, bcryptSlots(cfg), opt.now)
-		if err != nil {
+		if auth, err = newDBAuthStack(cfg, db, sample, health, bcryptSlots(cfg), opt.now); err != nil {
 			return err
 		}
-	} else if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {
-		return err
-	}
-	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
-		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
-	m := newMetrics()
-	m.registry.MustRegister(health.collectors()...)
-	reloadPath := cfg.UsersFile
-	if cfg.UsersDB.URL != "" {
-		reloadPath = "" // the database is read on every login: nothing to reload
-	}
-	reloader := newUsersReloader(log, reloadPath, auth)
-	reloader.stale = func(stale bool) { m.usersFileStale.Set(map[bool]float64{false: 0, true: 1}[stale]) }
-	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
-	var logins []loginOption
-	if cfg.UsersDB.URL != "" {
 		logins = append(logins, withMaxPassword(maxDBPasswordBytes))
+		// Sessions check a renewal against the users file's hashes; over
+		// a database they would end at once, so they stay off.
+		log.Info("login sessions off: they need USERS_FILE, not USERS_DATABASE_URL")
+	} else if users != nil {
+		if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {
+			return err
+		}
+		sess = newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
+		log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
+			"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
+		if rdb != nil {
+			if err := sess.ping(ctx); err != nil {
+				log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+			}
+		}
+		logins = append(logins, withSessions(sess))
+		// SIGHUP (hup, installed above) reloads the users file, as
+		// daemons do; the file is watched too.
+		reloader := newUsersReloader(log, cfg.UsersFile, auth)
+		reloader.onChange = sess.endUsers
+		reloader.stale = func(stale bool) { m.usersFileStale.Set(map[bool]float64{false: 0, true: 1}[stale]) }
+		stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
+		defer stopReloads()
 	}
-	handler := NewServer(log, cfg, auth, auth.ready, m, opt.now, logins...)
+	if auth != nil {
+		passwords, ready = auth, auth.ready
+		log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
+			"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
+	}
+	if cfg.OIDC != nil {
+		// Discovery and keys in the background: tokend serves (and
+		// /readyz says not ready) while the provider is unreachable.
+		idp := newOIDCLogin(cfg.OIDC, log, nil, opt.now)
+		m.withOIDCMetrics()
+		idp.keys.onFetch = m.noteKeyFetch
+		oidcCtx, stopOIDC := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { idp.run(oidcCtx) })
+		defer wg.Wait()
+		defer stopOIDC()
+		logins = append(logins, withOIDC(idp))
+		log.Info("ID token logins on", "issuer", cfg.OIDC.Issuer, "identity_claim", cfg.OIDC.IdentityClaim, "passwords", passwords != nil)
+	}
+	handler := NewServer(log, cfg, passwords, ready, m, opt.now, logins...)
 
 	errs := newServerErrors(log, opt.now, serverErrorInterval)
 	api := newHTTPServer(handler, errs)
@@ -118,7 +166,14 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	servers := []*listening{{setting: "LISTEN_ADDR", addr: cfg.ListenAddr, srv: api}}
 	if cfg.MetricsAddr != "" {
-		mux := adminRoutes(log, m, auth.limits, opt.pprof)
+		var limits *loginLimits
+		if auth != nil {
+			limits = auth.limits
+		}
+		mux := adminRoutes(log, m, limits, opt.pprof)
+		if sess != nil {
+			addAdminRoutes(mux, log, sess)
+		}
 		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, errs)})
 	}
 	for i, l := range servers {
@@ -132,7 +187,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", usersSummary(cfg, users),
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", usersSummary(cfg, users), "oidc", cfg.OIDC != nil,
 		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(),
 		"cors_allowed_origins", corsSummary(cfg.CORSOrigins), "dev", cfg.Dev}
 	if len(servers) > 1 {

@@ -17,12 +17,15 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users readines
 	mux := http.NewServeMux()
 	// An auth stack brings the limits it charges; any other auth gets its own.
 	var limits *loginLimits
-	if s, ok := auth.(*authStack); ok {
+	if s, ok := auth.(*authStack); ok && s != nil {
 		limits = s.limits
 	} else {
 		limits = newLoginLimits(cfg.Limits, now)
 	}
-	logins := &signIn{auth: limits.guard(auth, cfg.BcryptMaxWait)}
+	logins := &signIn{limits: limits}
+	if auth != nil {
+		logins.auth = limits.guard(auth, cfg.BcryptMaxWait)
+	}
 	for _, opt := range opts {
 		opt(logins)
 	}
@@ -46,13 +49,18 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 // /metrics is served there instead (serve), away from /token.
 func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users readiness, m *metrics, now func() time.Time) {
 	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
+	mux.Handle("/zoom/token", limits.limitRequests(log)(handleZoomToken(log, cfg, newZoomMinter(cfg.Zoom), logins, now)))
+	if logins.sessions != nil {
+		mux.Handle("/logout", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodPost)))
+		mux.Handle("/session", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodDelete)))
+	}
 	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/readyz", handleReadyz(log, users))
+	mux.Handle("/readyz", handleReadyz(log, users, logins.auth != nil, logins.oidc, logins.sessions))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
 	if cfg.DemoPage {
-		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev))
+		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev, cfg.OIDC != nil))
 	}
 	mux.Handle("/", handleNotFound(log))
 }
@@ -82,21 +90,40 @@ func handleHealthz() http.Handler {
 }
 
 // handleReadyz answers 200 while tokend can issue tokens: its configuration
-// is valid (it would not have started otherwise) and users are loaded, or
-// the user database answers. Otherwise 503, so a load balancer sends logins
-// elsewhere.
-func handleReadyz(log *slog.Logger, users readiness) http.Handler {
+// is valid (it would not have started otherwise), users are loaded when
+// passwords are on, and with OIDC on, the identity provider's keys have
+// been fetched once. Otherwise 503, so a load balancer sends logins
+// elsewhere; with a user database, "users are loaded" means it answers.
+// A provider that goes down later does not make tokend unready:
+// tokens signed by the keys it holds keep working.
+//
+// A session store that does not answer is said in the body but keeps the
+// 200: password logins still work, and every replica shares the one Redis,
+// so a 503 would take them all out of the balancer for what only sessions
+// need.
+func handleReadyz(log *slog.Logger, users readiness, passwords bool, idp *oidcLogin, sess *sessions) http.Handler {
 	if users == nil {
 		users = (*userStore)(nil)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := users.Ready(r.Context()); err != nil {
-			writeError(w, r, log, err)
-			return
+		if idp != nil {
+			if why := idp.ready(); why != "" {
+				writeError(w, r, log, Errorf(EUNAVAILABLE, "%s", why))
+				return
+			}
+		}
+		if passwords && idp == nil {
+			if err := users.Ready(r.Context()); err != nil {
+				writeError(w, r, log, err)
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintln(w, "ready")
+		if sess != nil && sess.ping(r.Context()) != nil {
+			fmt.Fprintln(w, "sessions: unavailable: the session store (REDIS_URL) is not answering; password logins work, session renewals get 503")
+		}
 	})
 }
 

@@ -31,15 +31,21 @@ var knownSettings = [][]string{
 	{"LIMIT_ADDR_REQUESTS_PER_SECOND", "LIMIT_MAX_KEYS", "AUTH_CACHE_TTL", "AUTH_CACHE_SIZE"},
 	{"BCRYPT_SLOTS", "BCRYPT_MAX_WAIT", "USERS_RELOAD_INTERVAL"},
 	{"USERS_DATABASE_URL", "USERS_QUERY", "USERS_SAMPLE_QUERY", "USERS_QUERY_TIMEOUT", "HASH_MEMORY_MIB"},
+	{"SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "SESSION_SAMESITE", "SESSION_MAX_PER_USER"},
+	{"SESSION_MAX", "REDIS_URL", "REDIS_PREFIX"},
+	{"OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP"},
+	{"OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW"},
+	{"OIDC_JWKS_REFRESH"},
+	{"ZOOM_VIDEO_SDK_KEY", "ZOOM_VIDEO_SDK_SECRET", "ZOOM_HOSTS", "ZOOM_SESSIONS", "ZOOM_SESSION"},
+	{"ZOOM_TTL", "ZOOM_MAX_TTL"},
 }
 
 // settingPrefixes are the prefixes of names that look meant for tokend: a
 // name with one of them that tokend does not know is most likely a typo
 // (CORS_ALLOWED_ORIGIN) or a setting of another tool put in the wrong
-// place. The first word of every known setting, and SESSION_, which is
-// tokend's too.
+// place: the first word of every known setting.
 func settingPrefixes() []string {
-	prefixes := []string{"SESSION_"}
+	var prefixes []string
 	for _, name := range allSettings() {
 		if p, _, ok := strings.Cut(name, "_"); ok && !slices.Contains(prefixes, p+"_") {
 			prefixes = append(prefixes, p+"_")

@@ -29,8 +29,10 @@ func TestUnknownSettings(t *testing.T) {
 		}},
 		{"nothing near", []string{"LIMIT_EVERYTHING_PLEASE"},
 			[]string{"LIMIT_EVERYTHING_PLEASE in .env is not a tokend setting and is ignored (`tokend help` lists the settings)"}},
-		{"a prefix of tokend's own, not yet known", []string{"SESSION_TTL"},
-			[]string{"SESSION_TTL in .env is not a tokend setting and is ignored (`tokend help` lists the settings)"}},
+		{"a session setting misspelt", []string{"SESSION_IDLE_TIMOUT"},
+			[]string{"SESSION_IDLE_TIMOUT in .env is not a tokend setting and is ignored; did you mean SESSION_IDLE_TIMEOUT?"}},
+		{"a prefix of tokend's own, nothing near", []string{"SESSION_COOKIE_DOMAIN"},
+			[]string{"SESSION_COOKIE_DOMAIN in .env is not a tokend setting and is ignored (`tokend help` lists the settings)"}},
 		{"sorted, whatever the order found", []string{"USERS_FLIE", "BCRYPT_SLOT"}, []string{
 			"BCRYPT_SLOT in .env is not a tokend setting and is ignored; did you mean BCRYPT_SLOTS?",
 			"USERS_FLIE in .env is not a tokend setting and is ignored; did you mean USERS_FILE?",

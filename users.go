@@ -84,7 +84,12 @@ func (u *Users) Names() []string {
 }
 
 // Len is the number of users.
-func (u *Users) Len() int { return len(u.hashes) }
+func (u *Users) Len() int {
+	if u == nil {
+		return 0
+	}
+	return len(u.hashes)
+}
 
 // parseUsers reads an htpasswd file. Blank lines and lines starting with #
 // are skipped. Any hash other than bcrypt is refused with the line number,

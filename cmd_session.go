@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"tokend/internal/session"
+)
+
+// sessionAdmin is what `tokend session` asks: a running tokend's admin
+// endpoints (adminHTTP), or the Redis store itself (adminStore).
+type sessionAdmin interface {
+	list(ctx context.Context, user string) (sessionList, error)
+	revokeUser(ctx context.Context, user string) (int, error)
+	revokeID(ctx context.Context, id string) error
+}
+
+// runSession is `tokend session list [USER]` and `tokend session revoke
+// USER|ID`. It asks the running tokend on its METRICS_ADDR listener (the
+// private one), which holds the sessions whatever the store; without
+// METRICS_ADDR and with REDIS_URL, it asks Redis directly.
+func runSession(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelpFlag(args[0]) {
+		fs := newFlagSet("session", stderr)
+		if len(args) > 0 {
+			showHelp(fs)
+			return errHelp
+		}
+		fmt.Fprintln(stderr, "tokend session: name a subcommand: list or revoke")
+		shortUsage(stderr, "session")
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	if _, ok := commandHelp["session "+sub]; !ok {
+		fmt.Fprintf(stderr, "tokend session: unknown subcommand %q\n", sub)
+		shortUsage(stderr, "session")
+		return errUsage
+	}
+	fs := newFlagSet("session "+sub, stderr)
+	envFile := envFileFlag(fs)
+	adminURL := fs.String("admin", "", "the running tokend's METRICS_ADDR as a `URL` (default: from METRICS_ADDR)")
+	byUser := fs.Bool("user", false, "revoke: the argument is a user name, even if it looks like a session ID")
+	lo, hi := 0, 1
+	if sub == "revoke" {
+		lo = 1
+	}
+	if err := parseArgs(fs, args, lo, hi); err != nil {
+		return err
+	}
+	admin, closeAdmin, err := openSessionAdmin(*adminURL, *envFile, getenv, now)
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch sub {
+	case "list":
+		list, err := admin.list(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tSTARTED\tLAST USED\tENDS IF IDLE\tENDS")
+		for _, s := range list.Sessions {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, s.Created, s.LastSeen, s.IdleExpiresAt, s.ExpiresAt)
+		}
+		return tw.Flush()
+	default: // revoke
+		arg := fs.Arg(0)
+		if !*byUser && looksLikeSessionID(arg) {
+			if err := admin.revokeID(ctx, arg); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "session %s: 1 session(s) ended\n", arg)
+			return nil
+		}
+		n, err := admin.revokeUser(ctx, arg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %q: %d session(s) ended\n", arg, n)
+		return nil
+	}
+}
+
+// openSessionAdmin picks what `tokend session` asks: --admin, else
+// METRICS_ADDR, else REDIS_URL's store.
+func openSessionAdmin(adminURL, envFile string, getenv func(string) string, now func() time.Time) (sessionAdmin, func(), error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	if adminURL != "" {
+		return adminHTTP{client, strings.TrimSuffix(adminURL, "/")}, func() {}, nil
+	}
+	lookup, _, err := envLookup(envFile, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if metrics := strings.TrimSpace(lookup("METRICS_ADDR")); metrics != "" || strings.TrimSpace(lookup("REDIS_URL")) == "" {
+		base, err := adminBase(metrics)
+		if err != nil {
+			return nil, nil, err
+		}
+		return adminHTTP{client, base}, func() {}, nil
+	}
+	rdb, err := newRedisClient(strings.TrimSpace(lookup("REDIS_URL")))
+	if err != nil {
+		return nil, nil, err
+	}
+	prefix := strings.TrimSpace(lookup("REDIS_PREFIX"))
+	if prefix == "" {
+		prefix = "tokend:"
+	}
+	return adminStore{session.NewRedisStore(rdb, prefix), now}, func() { rdb.Close() }, nil
+}
+
+func looksLikeSessionID(s string) bool {
+	if len(s) != session.IDLen {
+		return false
+	}
+	return strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// adminBase turns METRICS_ADDR into the URL the commands call: a listener
+// on every address is called on loopback.
+func adminBase(metricsAddr string) (string, error) {
+	if metricsAddr == "" {
+		return "", fmt.Errorf("the session commands talk to a running tokend on its METRICS_ADDR listener (or to Redis with REDIS_URL), and neither is set: set one as the server has it, or pass --admin http://HOST:PORT")
+	}
+	host, port, err := net.SplitHostPort(metricsAddr)
+	if err != nil {
+		return "", fmt.Errorf("METRICS_ADDR is %q: use HOST:PORT or :PORT", metricsAddr)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// adminHTTP asks a running tokend's admin endpoints.
+type adminHTTP struct {
+	client *http.Client
+	base   string
+}
+
+func (a adminHTTP) list(ctx context.Context, user string) (sessionList, error) {
+	target := a.base + "/admin/sessions"
+	if user != "" {
+		target += "?user=" + url.QueryEscape(user)
+	}
+	var list sessionList
+	return list, a.call(ctx, http.MethodGet, target, &list)
+}
+
+func (a adminHTTP) revokeUser(ctx context.Context, user string) (int, error) {
+	var res revokeResult
+	err := a.call(ctx, http.MethodDelete, a.base+"/admin/sessions?user="+url.QueryEscape(user), &res)
+	return res.Ended, err
+}
+
+func (a adminHTTP) revokeID(ctx context.Context, id string) error {
+	var res revokeResult
+	return a.call(ctx, http.MethodDelete, a.base+"/admin/sessions/"+id, &res)
+}
+
+// call sends one request and decodes the answer into out, or returns the
+// problem's detail.
+func (a adminHTTP) call(ctx context.Context, method, target string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("ask the running tokend: %w (is it running with this METRICS_ADDR?)", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if resp.StatusCode != http.StatusOK {
+		var p problem
+		if json.Unmarshal(body, &p) == nil && p.Detail != "" {
+			return fmt.Errorf("tokend answered %d: %s", resp.StatusCode, p.Detail)
+		}
+		return fmt.Errorf("tokend answered %s to %s %s: is this tokend's METRICS_ADDR?", resp.Status, method, req.URL.Path)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("tokend's answer to %s %s is not what this version expects: %v", method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// adminStore asks the session store itself: Redis, which outlives and is
+// shared by the replicas.
+type adminStore struct {
+	store session.Store
+	now   func() time.Time
+}
+
+func (a adminStore) list(ctx context.Context, user string) (sessionList, error) {
+	list, err := a.store.List(ctx, user, a.now())
+	return listOf(list), err
+}
+
+func (a adminStore) revokeUser(ctx context.Context, user string) (int, error) {
+	return a.store.DeleteUser(ctx, user)
+}
+
+func (a adminStore) revokeID(ctx context.Context, id string) error {
+	err := a.store.DeleteID(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return fmt.Errorf("no live session has the ID %q; list them with `tokend session list`", id)
+	}
+	return err
+}
