@@ -60,7 +60,7 @@ func benchStack(b *testing.B, cfg *Config) *authStack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	auth, err := newAuthStack(cfg, &Users{hashes: map[string][]byte{benchUser: hash}}, bcryptSlots(cfg), time.Now)
+	auth, err := newAuthStack(cfg, newUsers(map[string][]byte{benchUser: hash}), bcryptSlots(cfg), time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -330,4 +330,57 @@ func BenchmarkUnknownVsWrong(b *testing.B) {
 	b.ReportMetric(mu, "unknown-ms")
 	b.ReportMetric(mw, "wrong-ms")
 	b.ReportMetric(mu/mw, "unknown/wrong")
+}
+
+// BenchmarkMixedCosts times, in turns, the logins a guesser can tell apart
+// only by time when a users file mixes bcrypt costs (htpasswd -B writes 5,
+// `tokend user add` 12): an unknown user, a wrong and a right password for
+// the cost-5 user, and a wrong password for the cost-12 user. It reports
+// each median and its ratio to the unknown user's, which should all be
+// near 1. The check runs bcryptAuth alone: no cache, no slots.
+func BenchmarkMixedCosts(b *testing.B) {
+	low, err := bcrypt.GenerateFromPassword([]byte(benchPassword), 5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	high, err := bcrypt.GenerateFromPassword([]byte(benchPassword), userCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	auth, _ := newBcryptAuth(newUserStore(newUsers(map[string][]byte{"low": low, "high": high})))
+	logins := []struct {
+		name, user, password string
+		want                 error
+	}{
+		{"unknown", "mallory", benchPassword, errBadCredentials},
+		{"low-wrong", "low", "not the password", errBadCredentials},
+		{"low-right", "low", benchPassword, nil},
+		{"high-wrong", "high", "not the password", errBadCredentials},
+	}
+	const samples = 7
+	times := make([][]time.Duration, len(logins))
+	b.ResetTimer()
+	for i := range samples {
+		for j := range logins {
+			l := logins[(i+j)%len(logins)] // each kind in each position in turn
+			start := time.Now()
+			if err := auth.Authenticate(context.Background(), l.user, l.password); err != l.want {
+				b.Fatalf("%s: %v", l.name, err)
+			}
+			times[(i+j)%len(logins)] = append(times[(i+j)%len(logins)], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return d[len(d)/2].Seconds() * 1e3
+	}
+	unknown := median(times[0])
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(unknown, "unknown-ms")
+	for j, l := range logins[1:] {
+		m := median(times[j+1])
+		b.ReportMetric(m, l.name+"-ms")
+		b.ReportMetric(m/unknown, l.name+"/unknown")
+	}
 }

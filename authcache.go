@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	userstore "tokend/internal/users"
 )
 
 // cachedAuth remembers logins that bcrypt has verified, in the manner of
@@ -25,11 +27,17 @@ import (
 // password hits; anything else goes to bcrypt as before.
 type cachedAuth struct {
 	next  Authenticator
-	users *userStore
-	ttl   time.Duration
-	max   int
-	now   func() time.Time
-	macs  sync.Pool // of *keyedMAC
+	users userstore.Store
+	// file, in users-file mode, is read directly: a cached login then
+	// costs no allocation (users.Lookup returns a copy of the hash).
+	file *userStore
+	// unavailable answers a login whose user could not be looked up
+	// (the database is down); nil: such a login goes on to next.
+	unavailable func(error) error
+	ttl         time.Duration
+	max         int
+	now         func() time.Time
+	macs        sync.Pool // of *keyedMAC
 	// flights share one check among identical logins that miss at once.
 	flights singleflight.Group
 
@@ -49,7 +57,7 @@ type cacheEntry struct {
 
 // newCachedAuth returns next behind a verification cache of at most max
 // entries, each kept for ttl.
-func newCachedAuth(next Authenticator, users *userStore, ttl time.Duration, max int, now func() time.Time) *cachedAuth {
+func newCachedAuth(next Authenticator, users userstore.Store, ttl time.Duration, max int, now func() time.Time) *cachedAuth {
 	key := make([]byte, 32)
 	rand.Read(key) // never returns an error; it crashes the program if it cannot read
 	if max < 1 {
@@ -61,8 +69,20 @@ func newCachedAuth(next Authenticator, users *userStore, ttl time.Duration, max 
 }
 
 func (c *cachedAuth) Authenticate(ctx context.Context, username, password string) error {
-	// Looked up before the check: see cacheEntry.hash.
-	hash, known := c.users.Lookup(username)
+	// Looked up before the check, every time: see cacheEntry.hash. In
+	// database mode this one indexed query is what a cached login costs,
+	// and what ends a changed or removed password at once.
+	var hash []byte
+	var known bool
+	if c.file != nil {
+		hash, known = c.file.Load().Hash(username)
+	} else {
+		stored, err := c.users.Lookup(ctx, username)
+		if err != nil && !errors.Is(err, userstore.ErrNotFound) && c.unavailable != nil && ctx.Err() == nil {
+			return c.unavailable(err)
+		}
+		known, hash = err == nil, []byte(stored)
+	}
 	key := c.digest(username, password)
 	if known && c.hit(key, hash) {
 		return nil

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"testing"
 	"time"
@@ -190,11 +192,43 @@ func TestUnknownUserCostsABcrypt(t *testing.T) {
 	}
 	// A reload that rehashes at a higher cost brings the dummy along.
 	h, _ := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost+1)
-	if err := s.swapUsers(&Users{hashes: map[string][]byte{"alice": h}}, []string{"alice"}); err != nil {
+	if err := s.swapUsers(newUsers(map[string][]byte{"alice": h}), []string{"alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if cost, _ := bcrypt.Cost(*s.bcrypt.dummy.Load()); cost != bcrypt.MinCost+1 {
+	hashes = nil
+	if err := s.Authenticate(context.Background(), "mallory", "guess"); err != errBadCredentials {
+		t.Fatal(err)
+	}
+	if len(hashes) != 1 {
+		t.Fatalf("%d bcrypt calls, want 1", len(hashes))
+	}
+	if cost, _ := bcrypt.Cost(hashes[0]); cost != bcrypt.MinCost+1 {
 		t.Errorf("dummy cost %d after the reload, want %d", cost, bcrypt.MinCost+1)
+	}
+}
+
+// TestDummyHash: the dummy hash is a well-formed bcrypt hash of the asked
+// cost that no password matches, so checking against it runs a full bcrypt
+// (a malformed one would fail at once: a timing tell), and two are never
+// alike.
+func TestDummyHash(t *testing.T) {
+	for _, cost := range []int{bcrypt.MinCost, 10, maxBcryptCost} {
+		h := dummyHash(cost)
+		if got, err := bcrypt.Cost(h); err != nil || got != cost {
+			t.Errorf("cost %d: bcrypt.Cost = %d, %v", cost, got, err)
+		}
+		if err := checkHash(string(h)); err != nil {
+			t.Errorf("cost %d: %q refused: %v", cost, h, err)
+		}
+		if bytes.Equal(h, dummyHash(cost)) {
+			t.Errorf("cost %d: two dummy hashes are alike", cost)
+		}
+	}
+	h := dummyHash(bcrypt.MinCost)
+	for _, pw := range []string{"", "password", rand.Text()} {
+		if err := bcrypt.CompareHashAndPassword(h, []byte(pw)); err != bcrypt.ErrMismatchedHashAndPassword {
+			t.Errorf("compare %q: %v, want a mismatch after a full bcrypt", pw, err)
+		}
 	}
 }
 

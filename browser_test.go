@@ -222,8 +222,8 @@ func TestBrowserDemoPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#submit`)),
 		chromedp.WaitVisible(chromedp.CSS(`#error`)),
 	)
-	if got := text(t, ctx, "#error"); got != errBadCredentials.Message {
-		t.Errorf("a wrong password shows %q, want %q", got, errBadCredentials.Message)
+	if got, want := text(t, ctx, "#error"), "Wrong username or password."; got != want {
+		t.Errorf("a wrong password shows %q, want %q", got, want)
 	}
 
 	eval[string](t, ctx, `document.getElementById('password').value = ''`)
@@ -279,7 +279,7 @@ func TestBrowserDemoPage(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#session`)),
 	)
 	claims := text(t, ctx, "#claims")
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('refreshes').textContent === '1'`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('refreshes').textContent === 'once'`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Fatalf("the token was not renewed: %v (events: %s)", err, text(t, ctx, "#events"))
 	}
 	renewedClaims, events := text(t, ctx, "#claims"), text(t, ctx, "#events")
@@ -430,4 +430,44 @@ func claimTimes(t *testing.T, s string) times {
 		t.Fatalf("claims %q: %v", s, err)
 	}
 	return c
+}
+
+// TestBrowserDemoPageIDToken: with OIDC on, the demo page takes a pasted
+// ID token instead of a password, and shows a refusal's detail.
+func TestBrowserDemoPageIDToken(t *testing.T) {
+	browser := newBrowser(t)
+	idp := newTestIdP(t)
+	s := newOIDCServer(t, idp, nil, true)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	ctx := newTab(t, browser)
+	steps(t, ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#id_token`)),
+	)
+	expired := idp.claims(s.clock.now(), "user_42")
+	expired["exp"] = s.clock.now().Add(-time.Hour).Unix()
+	bad := signIDToken(t, idp.key("key-1"), "key-1", expired)
+	eval[string](t, ctx, `document.getElementById('id_token').value = `+strconvQuote(bad)+`; ''`)
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)),
+	)
+	if got := text(t, ctx, "#error"); !strings.HasPrefix(got, "the ID token expired at ") {
+		t.Errorf("an expired ID token shows %q", got)
+	}
+	good := signIDToken(t, idp.key("key-1"), "key-1", idp.claims(s.clock.now(), "user_42"))
+	eval[string](t, ctx, `document.getElementById('id_token').value = `+strconvQuote(good)+`; ''`)
+	steps(t, ctx,
+		chromedp.Click(chromedp.CSS(`#submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#session`)),
+	)
+	if got := text(t, ctx, "#identity"); got != "user_42" {
+		t.Errorf("identity = %q", got)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -25,15 +25,19 @@ const maxTokenInput = 64 << 10
 func runDecode(args []string, getenv func(string) string, now func() time.Time, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("decode", stderr)
 	envFile := envFileFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage // the flag package has said what was wrong
+	if err := parseArgs(fs, args, 0, -1); err != nil {
+		return err
 	}
 	if fs.NArg() > 1 {
-		fmt.Fprintf(stderr, "tokend decode: want one token, or - to read it from stdin; got %d arguments\n\n%s", fs.NArg(), usage)
+		fmt.Fprintf(stderr, "tokend decode: want one token, or - to read it from stdin; got %d arguments\n", fs.NArg())
+		shortUsage(stderr, "decode")
 		return errUsage
 	}
 	token, err := readToken(fs.Arg(0), stdin, stderr)
 	if err != nil {
+		return err
+	}
+	if token, err = unwrapToken(token); err != nil {
 		return err
 	}
 	lookup, _, err := envLookup(*envFile, getenv)
@@ -51,6 +55,9 @@ func runDecode(args []string, getenv func(string) string, now func() time.Time, 
 		var out bytes.Buffer
 		json.Indent(&out, seg.json, "", "  ") // splitToken checked it is JSON
 		fmt.Fprintf(stdout, "%s:\n%s\n", seg.name, out.Bytes())
+	}
+	if parts.isZoom() {
+		return decodeZoom(stdout, token, parts, lookup, *envFile, now())
 	}
 	claims, err := parts.accessClaims()
 	if err != nil {
@@ -94,6 +101,39 @@ func readToken(arg string, stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", errors.New("no token: give it as an argument, or on stdin")
 	}
 	return token, nil
+}
+
+// unwrapToken takes the token out of what is usually pasted around it: an
+// Authorization header or its "Bearer " value, POST /token's JSON answer,
+// or a JSON string with its quotes. Anything else is returned as it is.
+func unwrapToken(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if name, value, ok := strings.Cut(s, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "Authorization") {
+		s = strings.TrimSpace(value)
+	}
+	if scheme, rest, ok := strings.Cut(s, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(rest), nil
+	}
+	switch {
+	case strings.HasPrefix(s, "{"):
+		var answer map[string]any
+		if err := json.Unmarshal([]byte(s), &answer); err != nil {
+			return "", fmt.Errorf("not a token: it starts like JSON but is not (%v); paste the token, or POST /token's whole answer", err)
+		}
+		if token, ok := answer["token"].(string); ok {
+			return strings.TrimSpace(token), nil
+		}
+		if detail, ok := answer["detail"].(string); ok {
+			return "", fmt.Errorf("not a token: this is an error answer (%q), not a token", clip(detail))
+		}
+		return "", errors.New(`not a token: this JSON has no "token" field; paste the token, or POST /token's whole answer`)
+	case len(s) >= 2 && strings.HasPrefix(s, `"`) && strings.HasSuffix(s, `"`):
+		var token string
+		if err := json.Unmarshal([]byte(s), &token); err == nil {
+			return strings.TrimSpace(token), nil
+		}
+	}
+	return s, nil
 }
 
 // tokenParts is a token taken apart. Nothing in it is trusted: the

@@ -261,7 +261,7 @@ func TestDecodeCommandInput(t *testing.T) {
 		{name: "blank argument", args: []string{" "}, wantErrMsg: "not a token: it has 1 part(s) separated by dots; a JWT has 3, header.claims.signature"},
 		{name: "stdin too long", stdin: strings.Repeat("a", 64<<10+1), wantErrMsg: "stdin holds over 64 KiB, which is not a token"},
 		{name: "two tokens", args: []string{"a.b.c", "d.e.f"}, wantErr: errUsage, wantStderr: "tokend decode: want one token, or - to read it from stdin; got 2 arguments"},
-		{name: "unknown flag", args: []string{"--verify=false"}, wantErr: errUsage, wantStderr: "flag provided but not defined: -verify"},
+		{name: "unknown flag", args: []string{"--verify=false"}, wantErr: errUsage, wantStderr: "tokend decode: flag provided but not defined: -verify"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,4 +329,49 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decode accepted a token the secret did not sign: %q", token)
 		}
 	})
+}
+
+// TestDecodeUnwrapsWhatIsPasted: the token is found in what is usually
+// copied around it, and anything else that is not a token says what it is.
+func TestDecodeUnwrapsWhatIsPasted(t *testing.T) {
+	noEnv := filepath.Join(t.TempDir(), "absent.env")
+	token, _, err := runTokend(t, cmdEnv(), specTime, "", "mint", "--env-file", noEnv, "--identity", "alice", "--grant", "video", "--ttl", "600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = strings.TrimSpace(token)
+	want, _, err := runTokend(t, cmdEnv(), specTime, "", "decode", "--env-file", noEnv, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pasted := range []string{
+		"Bearer " + token,
+		"bearer  " + token + "\n",
+		"Authorization: Bearer " + token,
+		`{"token":"` + token + `","identity":"alice","expires_at":"2026-11-27T01:42:11Z"}`,
+		"{\n  \"identity\": \"alice\",\n  \"token\": \"" + token + "\"\n}\n",
+		`"` + token + `"`,
+	} {
+		for _, how := range []string{"argument", "stdin"} {
+			args, stdin := []string{"decode", "--env-file", noEnv, pasted}, ""
+			if how == "stdin" {
+				args, stdin = args[:3], pasted
+			}
+			got, stderr, err := runTokend(t, cmdEnv(), specTime, stdin, args...)
+			if err != nil || got != want || stderr != "" {
+				t.Errorf("%q as %s: err %v, stderr %q, stdout:\n%s", pasted, how, err, stderr, got)
+			}
+		}
+	}
+	for _, tt := range []struct{ pasted, wantErr string }{
+		{`{"type":"urn:tokend:problem:unauthorized","title":"Unauthorized","status":401,"detail":"the username or password is wrong"}`,
+			`not a token: this is an error answer ("the username or password is wrong"), not a token`},
+		{`{"identity":"alice"}`, `not a token: this JSON has no "token" field; paste the token, or POST /token's whole answer`},
+		{`{"token":`, `not a token: it starts like JSON but is not (unexpected end of JSON input); paste the token, or POST /token's whole answer`},
+	} {
+		_, _, err := runTokend(t, cmdEnv(), specTime, "", "decode", "--env-file", noEnv, tt.pasted)
+		if errString(err) != tt.wantErr {
+			t.Errorf("%s: err = %v\nwant %s", tt.pasted, err, tt.wantErr)
+		}
+	}
 }

@@ -15,19 +15,26 @@ import (
 func runMint(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mint", stderr)
 	envFile := envFileFlag(fs)
-	identity := fs.String("identity", "", "the token's identity (required)")
+	identity := fs.String("identity", "", "the token's identity (required, except for --zoom)")
 	var grants grantFlag
 	fs.Var(&grants, "grant", "a `GRANT`: video, voice, chat, conversations or sync; repeat it or give a comma list (default TOKEN_GRANTS)")
 	room := fs.String("room", "", "the Video room the token is limited to (default VIDEO_ROOM)")
 	ttl := fs.String("ttl", "", "lifetime in `SECONDS` (default TOKEN_TTL, at most TOKEN_MAX_TTL)")
 	params := voiceParamFlag{}
 	fs.Var(params, "voice-param", "a parameter for the TwiML app, as `NAME=VALUE`; repeat it for more")
+	zoom := addZoomMintFlags(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if err := zoom.check(fs); err != nil {
 		return err
 	}
 	lookup, found, err := envLookup(*envFile, getenv)
 	if err != nil {
 		return err
+	}
+	if *zoom.zoom {
+		return runMintZoom(lookup, *envFile, found, zoom, *identity, *ttl, now(), stdout)
 	}
 	cfg, err := loadConfig(lookup)
 	if err != nil {

@@ -125,6 +125,10 @@ func TestMintCommandRefuses(t *testing.T) {
 			"--grant: chat and conversations cannot be in one token: both use the token's single chat grant"},
 		{"every problem at once", cmdEnv(), []string{"--identity", "alice", "--grant", "sync", "--room", "R", "--ttl", "0", "--voice-param", "a=b"},
 			"--room: is for the video grant, which this token does not carry; --ttl: must be a whole number of seconds from 1 to 86400, not 0; --voice-param: is for the voice grant, which this token does not carry"},
+		{"a refused grant: voice params still fit the voice asked for", cmdEnv("TWILIO_SYNC_SERVICE_SID", ""), []string{"--identity", "alice", "--grant", "voice,sync", "--voice-param", "queue=support", "--room", "R"},
+			"--grant: sync is not enabled on this server (enabled: video,voice); --room: is for the video grant, which this token does not carry"},
+		{"an unreadable grant: nothing more is said of the room", cmdEnv(), []string{"--identity", "alice", "--grant", "voice,rtc", "--room", "R"},
+			`--grant: unknown grant "rtc" (known: video, voice, chat, conversations, sync)`},
 		{"voice params without a TwiML app", cmdEnv("TWILIO_TWIML_APP_SID", ""), []string{"--identity", "alice", "--grant", "voice", "--voice-param", "a=b"},
 			"--voice-param: needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"},
 		{"empty voice param name", cmdEnv(), []string{"--identity", "alice", "--grant", "voice", "--voice-param", "=b"},
@@ -158,11 +162,11 @@ func TestMintCommandUsage(t *testing.T) {
 		args       []string
 		wantStderr string // the first line
 	}{
-		{[]string{"--identity", "alice", "--voice-param", "queue"}, `invalid value "queue" for flag -voice-param: want NAME=VALUE`},
-		{[]string{"--identity", "alice", "--voice-param", "q=1", "--voice-param", "q=2"}, `invalid value "q=2" for flag -voice-param: "q" given twice`},
-		{[]string{"--identity", "alice", "--ttl"}, "flag needs an argument: -ttl"},
-		{[]string{"--identity", "alice", "video"}, "tokend mint: want 0 argument(s), got 1"},
-		{[]string{"--identity", "alice", "--frobnicate"}, "flag provided but not defined: -frobnicate"},
+		{[]string{"--identity", "alice", "--voice-param", "queue"}, `tokend mint: invalid value "queue" for flag -voice-param: want NAME=VALUE`},
+		{[]string{"--identity", "alice", "--voice-param", "q=1", "--voice-param", "q=2"}, `tokend mint: invalid value "q=2" for flag -voice-param: "q" given twice`},
+		{[]string{"--identity", "alice", "--ttl"}, "tokend mint: flag needs an argument: -ttl"},
+		{[]string{"--identity", "alice", "video"}, "tokend mint: want no arguments, got 1"},
+		{[]string{"--identity", "alice", "--frobnicate"}, "tokend mint: flag provided but not defined: -frobnicate"},
 	}
 	for _, tt := range tests {
 		stdout, stderr, err := runTokend(t, cmdEnv(), specTime, "", append([]string{"mint", "--env-file", noEnv}, tt.args...)...)

@@ -29,21 +29,32 @@ type sessionAdmin interface {
 // private one), which holds the sessions whatever the store; without
 // METRICS_ADDR and with REDIS_URL, it asks Redis directly.
 func runSession(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "list" && args[0] != "revoke" {
-		fmt.Fprintf(stderr, "tokend session: name a subcommand: list or revoke\n\n%s", usage)
+	if len(args) == 0 || isHelpFlag(args[0]) {
+		fs := newFlagSet("session", stderr)
+		if len(args) > 0 {
+			showHelp(fs)
+			return errHelp
+		}
+		fmt.Fprintln(stderr, "tokend session: name a subcommand: list or revoke")
+		shortUsage(stderr, "session")
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
+	if _, ok := commandHelp["session "+sub]; !ok {
+		fmt.Fprintf(stderr, "tokend session: unknown subcommand %q\n", sub)
+		shortUsage(stderr, "session")
+		return errUsage
+	}
 	fs := newFlagSet("session "+sub, stderr)
 	envFile := envFileFlag(fs)
 	adminURL := fs.String("admin", "", "the running tokend's METRICS_ADDR as a `URL` (default: from METRICS_ADDR)")
 	byUser := fs.Bool("user", false, "revoke: the argument is a user name, even if it looks like a session ID")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	lo, hi := 0, 1
+	if sub == "revoke" {
+		lo = 1
 	}
-	if n := fs.NArg(); sub == "list" && n > 1 || sub == "revoke" && n != 1 {
-		fmt.Fprintf(stderr, "tokend session %s: wrong number of arguments\n\n%s", sub, usage)
-		return errUsage
+	if err := parseArgs(fs, args, lo, hi); err != nil {
+		return err
 	}
 	admin, closeAdmin, err := openSessionAdmin(*adminURL, *envFile, getenv, now)
 	if err != nil {

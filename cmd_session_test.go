@@ -50,7 +50,7 @@ func TestSessionCommands(t *testing.T) {
 		!strings.Contains(err.Error(), "and neither is set") {
 		t.Errorf("without METRICS_ADDR: %v", err)
 	}
-	if _, stderr, err := runTokend(t, env, specTime, "", "session", "revoke", "--env-file", noEnv); err != errUsage || !strings.Contains(stderr, "wrong number of arguments") {
+	if _, stderr, err := runTokend(t, env, specTime, "", "session", "revoke", "--env-file", noEnv); err != errUsage || !strings.Contains(stderr, "tokend session revoke: want 1 argument, got 0") {
 		t.Errorf("revoke with no argument: %v %s", err, stderr)
 	}
 }

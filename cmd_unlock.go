@@ -25,7 +25,8 @@ func runUnlock(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if (*user == "") == (*address == "") {
-		fmt.Fprintf(stderr, "tokend unlock: give exactly one of --user NAME or --address ADDR\n\n%s", usage)
+		fmt.Fprintln(stderr, "tokend unlock: give exactly one of --user NAME or --address ADDR")
+		shortUsage(stderr, "unlock")
 		return errUsage
 	}
 	lookup, _, err := envLookup(*envFile, getenv)

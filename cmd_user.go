@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
@@ -16,11 +17,22 @@ import (
 // USERS_FILE. Passwords never come from the command line, where they would
 // land in shell history and the process list.
 func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintf(stderr, "tokend user: name a subcommand: add, del or list\n\n%s", usage)
+	if len(args) == 0 || isHelpFlag(args[0]) {
+		fs := newFlagSet("user", stderr)
+		if len(args) > 0 {
+			showHelp(fs)
+			return errHelp
+		}
+		fmt.Fprintln(stderr, "tokend user: name a subcommand: add, del or list")
+		shortUsage(stderr, "user")
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
+	if _, ok := commandHelp["user "+sub]; !ok {
+		fmt.Fprintf(stderr, "tokend user: unknown subcommand %q\n", sub)
+		shortUsage(stderr, "user")
+		return errUsage
+	}
 	fs := newFlagSet("user "+sub, stderr)
 	envFile := envFileFlag(fs)
 	nargs := 1
@@ -53,13 +65,29 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 			return err
 		}
 		fmt.Fprintf(stdout, "user %q saved in %s\n", name, path)
+		if w := voiceNameWarning(name, lookup); w != "" {
+			fmt.Fprintln(stderr, w)
+		}
 		return nil
 	case "del":
 		name := fs.Arg(0)
-		if err := editUsersFile(path, deleteUser(name)); err != nil {
+		var left int
+		err := editUsersFile(path, func(lines []string) ([]string, error) {
+			lines, err := deleteUser(name)(lines)
+			for _, l := range lines {
+				if lineUser(l) != "" {
+					left++
+				}
+			}
+			return lines, err
+		})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %q removed from %s\n", name, path)
+		if left == 0 {
+			fmt.Fprintf(stdout, "no users are left: a running tokend now refuses every login and /readyz answers 503; it will not start again until a user is added with `tokend user add NAME`\n")
+		}
 		return nil
 	case "list":
 		users, err := loadUsers(path)
@@ -67,12 +95,11 @@ func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout,
 			return err
 		}
 		for _, name := range users.Names() {
-			fmt.Fprintln(stdout, name)
+			fmt.Fprintln(stdout, printableName(name))
 		}
 		return nil
-	default:
-		fmt.Fprintf(stderr, "tokend user: unknown subcommand %q\n\n%s", sub, usage)
-		return errUsage
+	default: // checked above
+		return fmt.Errorf("tokend user: unknown subcommand %q", sub)
 	}
 }
 
@@ -111,4 +138,30 @@ func readNewPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", fmt.Errorf("the password is %d bytes; bcrypt checks at most %d, so it is refused rather than cut short", len(password), maxPasswordBytes)
 	}
 	return password, nil
+}
+
+// voiceNameWarning warns when name cannot be a Twilio Voice identity and
+// the settings enable the voice grant (or cannot tell, being incomplete):
+// the name logs in, but every token with the voice grant is refused.
+func voiceNameWarning(name string, lookup func(string) string) string {
+	if isVoiceIdentity(name) {
+		return ""
+	}
+	where := "if tokend serves the voice grant"
+	if cfg, err := loadConfig(lookup); err == nil {
+		if !cfg.EnabledGrants.has(grantVoice) {
+			return ""
+		}
+		where = "which these settings enable"
+	}
+	var suggestion strings.Builder
+	for _, r := range name {
+		if r < utf8.RuneSelf && isVoiceIdentity(string(r)) {
+			suggestion.WriteRune(r)
+		} else if !strings.HasSuffix(suggestion.String(), "_") {
+			suggestion.WriteByte('_')
+		}
+	}
+	return fmt.Sprintf("warning: Twilio Voice allows only letters, digits and _ in an identity, so %q will get no token with the voice grant (%s); a name such as %q would",
+		name, where, suggestion.String())
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,15 +10,20 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/joho/godotenv"
+
 	"github.com/redis/go-redis/v9"
+	"tokend/internal/passhash"
 )
 
 // Config is everything tokend reads from the environment and .env.
@@ -70,12 +76,20 @@ type Config struct {
 	BcryptSlots         int // 0: one fewer than the CPUs (bcryptSlots)
 	BcryptMaxWait       time.Duration
 	UsersReloadInterval time.Duration
+	// UsersDB reads users from PostgreSQL (config_users.go); HashLimits
+	// bound the work one password check may do.
+	UsersDB    UsersDBConfig
+	HashLimits passhash.Limits
 
 	// Sessions: see the README's "Sessions". RedisURL, when set, keeps
 	// them in Redis (shared by replicas) under RedisPrefix.
 	Sessions    SessionConfig
 	RedisURL    string // may hold a password: never printed
 	RedisPrefix string
+	// OIDC is the identity provider login; nil when OIDC_ISSUER is unset.
+	OIDC *OIDCConfig
+	// Zoom enables POST /zoom/token; nil when it is off.
+	Zoom *ZoomConfig
 
 	// Dev marks development mode: fake credentials, loopback only.
 	Dev bool
@@ -97,14 +111,18 @@ func (e *ConfigError) Error() string {
 func envLookup(path string, getenv func(string) string) (lookup func(string) string, found bool, err error) {
 	file := map[string]string{}
 	if path != "" {
-		file, err = godotenv.Read(path)
+		src, err := os.ReadFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			file, err = map[string]string{}, nil
 		case err != nil:
 			return nil, false, fmt.Errorf("read %s: %w", path, err)
 		default:
 			found = true
+			if file, err = godotenv.UnmarshalBytes(src); err != nil {
+				// godotenv's message quotes the file from the bad line
+				// on, secrets included: never show it.
+				return nil, false, fmt.Errorf("%s %s", path, envFileProblem(src))
+			}
 		}
 	}
 	return func(key string) string {
@@ -113,6 +131,80 @@ func envLookup(path string, getenv func(string) string) (lookup func(string) str
 		}
 		return file[key]
 	}, found, nil
+}
+
+// envFileProblem says where and why godotenv refused src, without quoting
+// any of it. It follows godotenv's grammar: NAME=value (or NAME: value),
+// optionally after "export"; a value in quotes may span lines; # starts a
+// comment line.
+func envFileProblem(src []byte) string {
+	const fix = "; write NAME=value"
+	if bytes.HasPrefix(src, []byte("\uFEFF")) {
+		return "line 1: the file starts with a byte-order mark; save it as UTF-8 without one"
+	}
+	line, i := 1, 0
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
+	for i < len(src) {
+		// A statement starts at the next non-space; comment lines are skipped.
+		for ; i < len(src) && (isSpace(src[i]) || src[i] == '\n'); i++ {
+			if src[i] == '\n' {
+				line++
+			}
+		}
+		if i == len(src) {
+			break
+		}
+		if src[i] == '#' {
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			continue
+		}
+		if rest := src[i:]; bytes.HasPrefix(rest, []byte("export")) && len(rest) > 6 && isSpace(rest[6]) {
+			i += 6
+		}
+		lineStart := bytes.LastIndexByte(src[:i], '\n') + 1
+	name:
+		for ; ; i++ {
+			if i == len(src) {
+				return fmt.Sprintf("line %d: a name with no = after it%s", line, fix)
+			}
+			switch c := src[i]; {
+			case c == '=' || c == ':':
+				i++
+				break name
+			case c == '\n':
+				return fmt.Sprintf("line %d: a name with no = after it%s", line, fix)
+			case isSpace(c) || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			default:
+				col := utf8.RuneCount(src[lineStart:i]) + 1
+				return fmt.Sprintf("line %d: the name has a character other than a letter, digit, _ or . (column %d)%s", line, col, fix)
+			}
+		}
+		for i < len(src) && isSpace(src[i]) {
+			i++
+		}
+		if i < len(src) && (src[i] == '"' || src[i] == '\'') {
+			quote, open := src[i], line
+			for i++; ; i++ {
+				if i == len(src) {
+					return fmt.Sprintf("line %d: the value's opening %c is never closed; close it or remove it", open, quote)
+				}
+				if src[i] == '\n' {
+					line++
+				}
+				if src[i] == quote && src[i-1] != '\\' {
+					i++
+					break
+				}
+			}
+			continue // as godotenv: what follows the quote starts a statement
+		}
+		for i < len(src) && src[i] != '\n' {
+			i++
+		}
+	}
+	return "is not a valid env file (the parser's message is not shown, as it may quote values); write one NAME=value a line"
 }
 
 // usersFile is the path of the users file: USERS_FILE, or users.htpasswd.
@@ -150,10 +242,20 @@ func (s *settings) sid(key, prefix, what string, required bool) string {
 		s.problemf("%s is not set: the %s (%s followed by 32 hex digits)", key, what, prefix)
 	case v == "":
 	case !sidPattern.MatchString(v) || !strings.HasPrefix(v, prefix):
-		s.problemf("%s is %q: the %s must be %s followed by 32 lowercase hex digits", key, v, what, prefix)
+		shown := strconv.Quote(v)
+		if !sidLike.MatchString(v) || v == strings.TrimSpace(s.lookup("TWILIO_API_KEY_SECRET")) {
+			// Most likely the secret, pasted in the wrong place.
+			shown = fmt.Sprintf("not a SID (%d characters, not shown in case it is a secret)", utf8.RuneCountInString(v))
+		}
+		s.problemf("%s is %s: the %s must be %s followed by 32 lowercase hex digits%s", key, shown, what, prefix, sidKindHint(v))
 	}
 	return v
 }
+
+// sidLike matches what is worth quoting back in an error about a SID: two
+// letters and hex digits. An API key secret (32 letters and digits of any
+// kind) all but never does.
+var sidLike = regexp.MustCompile(`^[A-Za-z]{2}[0-9a-fA-F]*$`)
 
 func (s *settings) boolean(key string, def bool) bool {
 	v := s.str(key, "")
@@ -213,7 +315,11 @@ func (s *settings) duration(key string, def, lo, hi time.Duration, zeroOK bool) 
 		if zeroOK {
 			zero = "0 (off) or "
 		}
-		s.problemf("%s is %q: use %sa duration from %s to %s, such as 90s or 5m", key, v, zero, lo, hi)
+		example := "90s or 5m"
+		if hi < 5*time.Minute {
+			example = "500ms or 2s"
+		}
+		s.problemf("%s is %q: use %sa duration from %s to %s, such as %s", key, v, zero, lo, hi, example)
 		return def
 	}
 	return d
@@ -264,13 +370,87 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 		s.problemf("VIDEO_ROOM is longer than %d characters, the most Twilio Video allows", maxVideoRoom)
 	}
 	c.EnabledGrants, c.DefaultGrants = s.grants(c)
+	c.Zoom = s.zoom()
 	s.operation(c)
+	s.addresses(c)
 	s.guard(c)
+	s.usersDatabase(c)
 	s.sessions(c)
+	c.OIDC = s.oidc()
 	if err := s.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// oidc reads the OIDC_ settings, or returns nil when OIDC_ISSUER is unset.
+func (s *settings) oidc() *OIDCConfig {
+	issuer := s.str("OIDC_ISSUER", "")
+	if issuer == "" {
+		for _, key := range []string{"OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP", "OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW", "OIDC_JWKS_REFRESH"} {
+			if s.str(key, "") != "" {
+				s.problemf("%s is set but OIDC_ISSUER is not: set OIDC_ISSUER to turn on ID token logins, or remove %s", key, key)
+			}
+		}
+		return nil
+	}
+	c := &OIDCConfig{
+		Issuer:        issuer,
+		Audience:      s.str("OIDC_AUDIENCE", ""),
+		IdentityClaim: s.str("OIDC_IDENTITY_CLAIM", "sub"),
+		IdentityMap:   strings.ToLower(s.str("OIDC_IDENTITY_MAP", "none")),
+		ClockSkew:     s.duration("OIDC_CLOCK_SKEW", time.Minute, 0, 5*time.Minute, true),
+		JWKSRefresh:   s.duration("OIDC_JWKS_REFRESH", 15*time.Minute, time.Minute, 24*time.Hour, false),
+	}
+	if u, err := url.Parse(issuer); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		s.problemf("OIDC_ISSUER is %q: use the provider's issuer URL exactly as its ID tokens' iss claim says it, with https (http only for a loopback host)", issuer)
+	}
+	if c.Audience == "" {
+		s.problemf("OIDC_AUDIENCE is not set: the app's client ID at the identity provider; ID tokens for other apps are refused")
+	}
+	if c.IdentityMap != "none" && c.IdentityMap != "escape" {
+		s.problemf("OIDC_IDENTITY_MAP is %q: use none (refuse identities Twilio does not accept) or escape (map them, see the README)", c.IdentityMap)
+	}
+	if raw := s.str("OIDC_REQUIRED_CLAIMS", ""); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name == "" || value == "" {
+				s.problemf("OIDC_REQUIRED_CLAIMS has %q: use NAME=VALUE pairs separated by commas, such as email_verified=true,groups=twilio", part)
+				continue
+			}
+			c.RequiredClaims = append(c.RequiredClaims, requiredClaim{name: strings.TrimSpace(name), value: strings.TrimSpace(value)})
+		}
+	}
+	if raw := s.str("OIDC_ALLOWED_IDENTITIES", ""); raw != "" {
+		c.AllowedIdentities = map[string]bool{}
+		for _, id := range strings.Split(raw, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				c.AllowedIdentities[id] = true
+			}
+		}
+	}
+	c.Algorithms = asymmetricAlgorithms
+	if raw := s.str("OIDC_ALGORITHMS", ""); raw != "" {
+		c.Algorithms = nil
+		for _, a := range strings.Split(raw, ",") {
+			a = strings.TrimSpace(a)
+			if !slices.Contains(asymmetricAlgorithms, a) {
+				s.problemf("OIDC_ALGORITHMS has %q: use asymmetric JWS algorithms (%s); HMAC and none are never accepted", a, strings.Join(asymmetricAlgorithms, ", "))
+				continue
+			}
+			c.Algorithms = append(c.Algorithms, a)
+		}
+	}
+	return c
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // grants works out which grants the configuration supports and which a
@@ -340,12 +520,7 @@ func (s *settings) operation(c *Config) {
 	if v := s.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
 		s.problemf("LOG_LEVEL is %q: use debug, info, warn or error", v)
 	}
-	c.MetricsAddr = s.str("METRICS_ADDR", "")
-	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			s.problemf("METRICS_ADDR is %q: use HOST:PORT or :PORT, such as 127.0.0.1:9090", c.MetricsAddr)
-		}
-	}
+	c.MetricsAddr = s.str("METRICS_ADDR", "") // checked with LISTEN_ADDR (addresses)
 	c.ShutdownTimeout = s.seconds("SHUTDOWN_TIMEOUT", 15, 1, 600)
 	c.TLSCertFile, c.TLSKeyFile = s.str("TLS_CERT_FILE", ""), s.str("TLS_KEY_FILE", "")
 	switch {
@@ -380,6 +555,12 @@ func withEnvFileHint(err error, envFile string, found bool) error {
 	return err
 }
 
+// maxBcryptWait is the longest BCRYPT_MAX_WAIT: half the servers' write
+// timeout, which runs from the end of the request's headers. A login that
+// waited longer would still check its hash and mint, but its answer would
+// meet a closed connection: the client gets nothing, and a token is spent.
+const maxBcryptWait = writeTimeout / 2
+
 // guard reads the login limits, the verification cache and reload settings.
 func (s *settings) guard(c *Config) {
 	c.Limits = Limits{
@@ -399,7 +580,7 @@ func (s *settings) guard(c *Config) {
 	c.AuthCacheTTL = s.duration("AUTH_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour, true)
 	c.AuthCacheSize = s.integer("AUTH_CACHE_SIZE", 10000, 1, 10000000)
 	c.BcryptSlots = s.integer("BCRYPT_SLOTS", 0, 1, runtime.GOMAXPROCS(0))
-	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute, false)
+	c.BcryptMaxWait = s.duration("BCRYPT_MAX_WAIT", 2*time.Second, 10*time.Millisecond, maxBcryptWait, false)
 	c.UsersReloadInterval = s.duration("USERS_RELOAD_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Hour, true)
 }
 
@@ -445,13 +626,28 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	if err != nil && !errors.As(err, &cerr) {
 		return nil, nil, err
 	}
+	if strings.TrimSpace(lookup("USERS_DATABASE_URL")) != "" {
+		// The users are in the database: the users file is not read.
+		if cerr != nil {
+			return nil, nil, cerr
+		}
+		return cfg, &Users{hashes: map[string][]byte{}}, nil
+	}
 	path := usersFile(lookup)
 	users, uerr := loadUsers(path)
+	if cfg != nil && cfg.OIDC != nil && errors.Is(uerr, fs.ErrNotExist) && strings.TrimSpace(lookup("USERS_FILE")) == "" {
+		// IdP-only: with OIDC on and no users file, passwords are off.
+		return cfg, nil, nil
+	}
+	if cfg != nil && cfg.OIDC != nil && uerr == nil && users.Len() == 0 {
+		// Passwords on, with no users yet: ID tokens work meanwhile.
+		return cfg, users, nil
+	}
 	if uerr != nil {
 		if cerr == nil {
 			cerr = &ConfigError{}
 		}
-		cerr.Problems = append(cerr.Problems, fmt.Sprintf("USERS_FILE: %v (add users with `tokend user add NAME`)", uerr))
+		cerr.Problems = append(cerr.Problems, "USERS_FILE: "+uerr.Error()+usersFileAdvice(uerr, path))
 	} else if users.Len() == 0 {
 		if cerr == nil {
 			cerr = &ConfigError{}

@@ -2,14 +2,19 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"github.com/joho/godotenv"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"tokend/internal/passhash"
 )
 
 // Obviously fake SIDs and secret for the configuration tests.
@@ -64,6 +69,8 @@ func cfgMinimal() Config {
 		AuthCacheSize:       10000,
 		BcryptMaxWait:       2 * time.Second,
 		UsersReloadInterval: 2 * time.Second,
+		UsersDB:             UsersDBConfig{Query: "SELECT password_hash FROM users WHERE username = $1", QueryTimeout: 2 * time.Second},
+		HashLimits:          passhash.Limits{MemoryKiB: 128 << 10, Iterations: 5_000_000, ArgonTime: 16, Threads: 16, BcryptCost: 15},
 
 		Sessions: SessionConfig{
 			IdleTimeout: 2 * time.Hour, MaxAge: 12 * time.Hour,
@@ -293,8 +300,8 @@ func TestLoadConfigProblems(t *testing.T) {
 			name: "SIDs with the wrong prefix",
 			env:  map[string]string{"TWILIO_ACCOUNT_SID": cfgAPIKeySID, "TWILIO_API_KEY_SID": cfgAccountSID},
 			want: []string{
-				`TWILIO_ACCOUNT_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the Account SID must be AC followed by 32 lowercase hex digits`,
-				`TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits`,
+				`TWILIO_ACCOUNT_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the Account SID must be AC followed by 32 lowercase hex digits; this is an API key SID`,
+				`TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits; this is an Account SID`,
 			},
 		},
 		{
@@ -326,11 +333,11 @@ func TestLoadConfigProblems(t *testing.T) {
 				"TWILIO_SYNC_SERVICE_SID":          "IS",
 			},
 			want: []string{
-				`TWILIO_TWIML_APP_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the TwiML app SID must be AP followed by 32 lowercase hex digits`,
-				`TWILIO_PUSH_CREDENTIAL_SID is "CRxyz": the push credential SID must be CR followed by 32 lowercase hex digits`,
-				`TWILIO_CHAT_PUSH_CREDENTIAL_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the push credential SID must be CR followed by 32 lowercase hex digits`,
-				`TWILIO_CONVERSATIONS_SERVICE_SID is "MGdeadbeefdeadbeefdeadbeefdeadbeef": the Conversations service SID must be IS followed by 32 lowercase hex digits`,
-				`TWILIO_CHAT_SERVICE_SID is "ISdeadbeegdeadbeegdeadbeegdeadbeeg": the Chat service SID must be IS followed by 32 lowercase hex digits`,
+				`TWILIO_TWIML_APP_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the TwiML app SID must be AP followed by 32 lowercase hex digits; this is an Account SID`,
+				`TWILIO_PUSH_CREDENTIAL_SID is not a SID (5 characters, not shown in case it is a secret): the push credential SID must be CR followed by 32 lowercase hex digits`,
+				`TWILIO_CHAT_PUSH_CREDENTIAL_SID is "SKdeadbeefdeadbeefdeadbeefdeadbeef": the push credential SID must be CR followed by 32 lowercase hex digits; this is an API key SID`,
+				`TWILIO_CONVERSATIONS_SERVICE_SID is "MGdeadbeefdeadbeefdeadbeefdeadbeef": the Conversations service SID must be IS followed by 32 lowercase hex digits; this is a Messaging service SID`,
+				`TWILIO_CHAT_SERVICE_SID is not a SID (34 characters, not shown in case it is a secret): the Chat service SID must be IS followed by 32 lowercase hex digits`,
 				`TWILIO_SYNC_SERVICE_SID is "IS": the Sync service SID must be IS followed by 32 lowercase hex digits`,
 			},
 		},
@@ -625,7 +632,12 @@ func TestLoadAllUsersFile(t *testing.T) {
 		{
 			name: "users file missing",
 			env:  map[string]string{"USERS_FILE": missing},
-			want: []string{"USERS_FILE: users file: open " + missing + ": no such file or directory (add users with `tokend user add NAME`)"},
+			want: []string{"USERS_FILE: users file: open " + missing + ": no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"},
+		},
+		{
+			name: "users file is a directory",
+			env:  map[string]string{"USERS_FILE": dir},
+			want: []string{"USERS_FILE: users file: read " + dir + ": is a directory (USERS_FILE must name a file, not a directory: for example " + filepath.Join(dir, "users.htpasswd") + ")"},
 		},
 		{
 			name: "users file without users",
@@ -635,7 +647,7 @@ func TestLoadAllUsersFile(t *testing.T) {
 		{
 			name: "users file with an Apache MD5 hash",
 			env:  map[string]string{"USERS_FILE": apr1},
-			want: []string{"USERS_FILE: " + apr1 + `:2: user "alice": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B` (add users with `tokend user add NAME`)"},
+			want: []string{"USERS_FILE: " + apr1 + `:2: user "alice": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add` or `htpasswd -B`"},
 		},
 		{
 			name: "config and users file problems in one error",
@@ -643,7 +655,7 @@ func TestLoadAllUsersFile(t *testing.T) {
 			want: []string{
 				`TOKEN_TTL is "0": use a whole number of seconds from 1 to 86400`,
 				"TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created",
-				"USERS_FILE: users file: open " + missing + ": no such file or directory (add users with `tokend user add NAME`)",
+				"USERS_FILE: users file: open " + missing + ": no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)",
 			},
 		},
 		{
@@ -698,14 +710,14 @@ func TestLoadAllDefaultUsersFile(t *testing.T) {
 	}{
 		{
 			name: "good config",
-			want: []string{"USERS_FILE: users file: open users.htpasswd: no such file or directory (add users with `tokend user add NAME`)"},
+			want: []string{"USERS_FILE: users file: open users.htpasswd: no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)"},
 		},
 		{
 			name: "bad config",
 			env:  map[string]string{"TWILIO_API_KEY_SECRET": ""},
 			want: []string{
 				"TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created",
-				"USERS_FILE: users file: open users.htpasswd: no such file or directory (add users with `tokend user add NAME`)",
+				"USERS_FILE: users file: open users.htpasswd: no such file or directory (create it with `tokend user add NAME`, or set USERS_FILE to where the users file is)",
 			},
 		},
 	}
@@ -745,4 +757,112 @@ func TestSessionSettingProblems(t *testing.T) {
 	if err != nil || cfg.Sessions.SameSite != http.SameSiteNoneMode {
 		t.Errorf("SameSite=none with an allowlist: %v, %v", cfg, err)
 	}
+}
+
+// TestEnvFileSyntaxError: a .env the parser refuses is reported by file,
+// line and what is wrong, and no value of the file is quoted. godotenv's own
+// message quotes the rest of the file from the bad line on, the API key
+// secret included.
+func TestEnvFileSyntaxError(t *testing.T) {
+	const secret = "s3cr3tvalue0123456789abcdefABCDEF"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"dash in a name", "TWILIO_ACCOUNT_SID=AC123\nVIDEO-ROOM=lobby\nTWILIO_API_KEY_SECRET=" + secret + "\n",
+			"line 2: the name has a character other than a letter, digit, _ or . (column 6); write NAME=value"},
+		{"unclosed double quote", "# header\n\nTWILIO_API_KEY_SECRET=\"" + secret + "\nLOG_LEVEL=debug\n",
+			"line 3: the value's opening \" is never closed; close it or remove it"},
+		{"unclosed single quote after a good multi-line value", "A=\"one\ntwo\"\nB='" + secret + "\n",
+			"line 3: the value's opening ' is never closed; close it or remove it"},
+		{"a value with no name", "TWILIO_ACCOUNT_SID=AC123\n" + secret + "\n",
+			"line 2: a name with no = after it; write NAME=value"},
+		{"a pasted secret with a space", "A=1\r\nTWILIO_API_KEY_SECRET " + secret + "\r\n",
+			"line 2: a name with no = after it; write NAME=value"},
+		{"text after a closing quote", "A=\"quoted\" " + secret + "\n",
+			"line 1: a name with no = after it; write NAME=value"},
+		{"byte-order mark", "\uFEFFTWILIO_API_KEY_SECRET=" + secret + "\n",
+			"line 1: the file starts with a byte-order mark; save it as UTF-8 without one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeTestFile(t, t.TempDir(), ".env", tt.file)
+			_, _, err := envLookup(path, func(string) string { return "" })
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if want := path + " " + tt.want; err.Error() != want {
+				t.Errorf("err = %v\nwant  %s", err, want)
+			}
+			if strings.Contains(err.Error(), secret[:8]) {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestEnvFileSyntaxErrorEveryCommand: every command that reads settings
+// reports a bad .env by line, and none prints a value of it.
+func TestEnvFileSyntaxErrorEveryCommand(t *testing.T) {
+	const secret = "s3cr3tvalue0123456789abcdefABCDEF"
+	path := writeTestFile(t, t.TempDir(), ".env", "VIDEO-ROOM=lobby\nTWILIO_API_KEY_SECRET="+secret+"\n")
+	for _, args := range [][]string{
+		{"serve"}, {"serve", "--dev"}, {"check"}, {"mint", "--identity", "alice"},
+		{"decode", "x.y.z"}, {"user", "list"}, {"user", "del", "alice"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			n := 1 // the flag goes after the command (user: its subcommand)
+			if args[0] == "user" {
+				n = 2
+			}
+			argv := append([]string{"tokend"}, args[:n]...)
+			argv = append(argv, "--env-file", path)
+			argv = append(argv, args[n:]...)
+			err := run(t.Context(), argv, func(string) string { return "" }, time.Now, strings.NewReader(""), &stdout, &stderr)
+			if want := path + " line 1: the name has a character other than a letter, digit, _ or . (column 6); write NAME=value"; err == nil || err.Error() != want {
+				t.Errorf("err = %v, want %s", err, want)
+			}
+			if all := stdout.String() + stderr.String() + fmt.Sprint(err); strings.Contains(all, secret[:8]) {
+				t.Errorf("the secret was printed: %s", all)
+			}
+		})
+	}
+}
+
+// TestSIDErrorHidesASecretInTheWrongPlace: a secret pasted into a SID
+// setting (the SID and the secret swapped, say) is not quoted back.
+func TestSIDErrorHidesASecretInTheWrongPlace(t *testing.T) {
+	const secret = "Zq8mN2pL7xR4tY6wK1vB3cD5fG9hJ0sA" // 32 letters and digits, as Twilio's
+	for _, env := range []map[string]string{
+		{"TWILIO_API_KEY_SID": secret, "TWILIO_API_KEY_SECRET": "SKdeadbeefdeadbeefdeadbeefdeadbeef"},
+		{"TWILIO_API_KEY_SID": secret, "TWILIO_API_KEY_SECRET": secret},
+		{"TWILIO_TWIML_APP_SID": "APdeadbeef", "TWILIO_API_KEY_SECRET": "APdeadbeef"},
+	} {
+		_, err := loadConfig(cfgEnv(env))
+		if err == nil {
+			t.Fatalf("%v: no error", env)
+		}
+		for _, v := range env {
+			if strings.Contains(err.Error(), v) {
+				t.Errorf("the error quotes %q:\n%v", v, err)
+			}
+		}
+	}
+}
+
+// FuzzEnvFileProblem: whatever file godotenv refuses, the description is one
+// of the fixed messages (numbers aside): nothing of the file gets into it.
+func FuzzEnvFileProblem(f *testing.F) {
+	for _, seed := range []string{"A-B=1\n", "A=\"x\nB=1\n", "A='x", "x y\n", "\uFEFFA=1", "export A=\"1\" junk\n", "A=1\r\n#c\nB\n"} {
+		f.Add([]byte(seed))
+	}
+	fixed := regexp.MustCompile(`^(line \d+: (a name with no = after it; write NAME=value|the name has a character other than a letter, digit, _ or \. \(column \d+\); write NAME=value|the value's opening ["'] is never closed; close it or remove it|the file starts with a byte-order mark; save it as UTF-8 without one)|is not a valid env file \(the parser's message is not shown, as it may quote values\); write one NAME=value a line)$`)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if _, err := godotenv.UnmarshalBytes(src); err == nil {
+			return
+		}
+		if msg := envFileProblem(src); !fixed.MatchString(msg) {
+			t.Fatalf("envFileProblem(%q) = %q", src, msg)
+		}
+	})
 }

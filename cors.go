@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/cors"
 )
@@ -29,7 +33,10 @@ const allOrigins = "*"
 // front of tokend never hands one origin's answer to another. Preflights
 // pass through to the routes, so only /token answers them with 204; the
 // library has already set the CORS headers for an allowed origin by then.
-func allowCORS(origins []string) func(http.Handler) http.Handler {
+//
+// A request from an origin that is not allowed (other than tokend's own) is
+// noted in refusals, which logs it for the operator; nil logs nothing.
+func allowCORS(origins []string, refusals *corsRefusals) func(http.Handler) http.Handler {
 	opt := cors.Options{
 		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete},
 		AllowedHeaders: []string{"Content-Type", "Authorization"},
@@ -51,7 +58,109 @@ func allowCORS(origins []string) func(http.Handler) http.Handler {
 	}
 	c := cors.New(opt)
 	return func(next http.Handler) http.Handler {
-		return refuseNullOrigin(c.Handler(next))
+		h := refuseNullOrigin(c.Handler(next))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if origin := r.Header.Get("Origin"); origin != "" && refusals != nil &&
+				(origin == "null" || !c.OriginAllowed(r)) && !sameOrigin(origin, r) {
+				refusals.note(origin, origins)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+// sameOrigin reports whether origin is the host the request was sent to:
+// a page tokend serves itself (the demo page) sends its own origin with a
+// POST, and needs no CORS.
+func sameOrigin(origin string, r *http.Request) bool {
+	_, host, ok := strings.Cut(origin, "://")
+	return ok && strings.EqualFold(host, r.Host)
+}
+
+// corsRefusal says why a browser page on origin may not call tokend, for
+// the log and for the answer to its preflight.
+func corsRefusal(origin string, origins []string) string {
+	switch {
+	case origin == "null":
+		return "the null origin (sandboxed iframes, file: pages, redirects) is never allowed"
+	case len(origins) == 0:
+		return "not in CORS_ALLOWED_ORIGINS, which is empty: CORS is not configured on this server"
+	}
+	return "not in CORS_ALLOWED_ORIGINS"
+}
+
+// corsPreflightProblem is the answer to a preflight the CORS layer did not
+// allow: a 403 whose detail, shown in the browser's network panel, says
+// why, instead of a 204 without CORS headers that says nothing. The CORS
+// layer has set Access-Control-Allow-Origin on w when it allowed it.
+func corsPreflightProblem(w http.ResponseWriter, r *http.Request, origins []string) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" || r.Header.Get("Access-Control-Request-Method") == "" || w.Header().Get("Access-Control-Allow-Origin") != "" {
+		return nil // not a preflight, or an allowed one
+	}
+	allowedOrigin := origin != "null" && (corsAllowsAll(origins) || slices.Contains(origins, strings.ToLower(origin)))
+	if allowedOrigin {
+		asks := clip(r.Header.Get("Access-Control-Request-Method"))
+		if h := r.Header.Get("Access-Control-Request-Headers"); h != "" {
+			asks += " with the headers " + clip(h)
+		}
+		return Errorf(EFORBIDDEN, "a page may send /token only POST, with no headers but Content-Type and Authorization; this preflight asks for %s", asks)
+	}
+	return Errorf(EFORBIDDEN, "a page on %s may not call tokend: %s", clip(origin), corsRefusal(origin, origins))
+}
+
+// clip shortens a value a client sent, for a message or the log.
+func clip(s string) string {
+	const most = 200
+	if len(s) > most {
+		return s[:most] + "…"
+	}
+	return s
+}
+
+// corsRefusals logs requests from origins that are not allowed, so that an
+// operator sees why a browser app gets "Failed to fetch": each origin at
+// most once a minute, and at most corsLogsPerMinute origins a minute, so
+// a client sending random origins cannot flood the log.
+type corsRefusals struct {
+	log        *slog.Logger
+	now        func() time.Time
+	mu         sync.Mutex
+	window     time.Time       // when the current minute began
+	logged     map[string]bool // origins logged in it
+	suppressed int             // refusals not logged in it, past the cap
+}
+
+const corsLogsPerMinute = 10
+
+func newCORSRefusals(log *slog.Logger, now func() time.Time) *corsRefusals {
+	return &corsRefusals{log: log, now: now, logged: map[string]bool{}}
+}
+
+// note logs that a request from origin was refused, unless it was already
+// logged this minute or the minute's lines are used up.
+func (c *corsRefusals) note(origin string, origins []string) {
+	origin = clip(origin)
+	c.mu.Lock()
+	now := c.now()
+	suppressed := 0
+	if now.Sub(c.window) >= time.Minute {
+		suppressed = c.suppressed
+		c.window, c.logged, c.suppressed = now, map[string]bool{}, 0
+	}
+	log := !c.logged[origin] && len(c.logged) < corsLogsPerMinute
+	switch {
+	case log:
+		c.logged[origin] = true
+	case !c.logged[origin]:
+		c.suppressed++
+	}
+	c.mu.Unlock()
+	if suppressed > 0 {
+		c.log.Warn(fmt.Sprintf("requests from %d more origins not in CORS_ALLOWED_ORIGINS were refused in the last minute, without a line each", suppressed))
+	}
+	if log {
+		c.log.Warn(fmt.Sprintf("request from origin %s refused: %s", origin, corsRefusal(origin, origins)))
 	}
 }
 

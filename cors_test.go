@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -155,17 +157,21 @@ func TestCORSHeaders(t *testing.T) {
 		wantStatus       int
 		want             map[string]string
 		wantBodyContains string
+		wantBody         string // exact, when set
 	}{
 		{name: "preflight from an allowed origin", origins: []string{other, app}, method: "OPTIONS", origin: app, acrm: "POST", acrh: "authorization,content-type",
 			wantStatus: 204, want: allowedPreflight},
 		{name: "preflight asking for one header", origins: []string{app}, method: "OPTIONS", origin: app, acrm: "POST", acrh: "content-type",
 			wantStatus: 204, want: with(allowedPreflight, "Access-Control-Allow-Headers", "content-type")},
 		{name: "preflight from another origin", origins: []string{app}, method: "OPTIONS", origin: other, acrm: "POST", acrh: "content-type",
-			wantStatus: 204, want: with(noCORS, "Vary", preflightVary, "Allow", "OPTIONS, POST")},
+			wantStatus: 403, want: with(noCORS, "Vary", preflightVary),
+			wantBody: `{"type":"urn:tokend:problem:forbidden","title":"Forbidden","status":403,"detail":"a page on https://other.example.com may not call tokend: not in CORS_ALLOWED_ORIGINS"}`},
 		{name: "preflight for PUT", origins: []string{app}, method: "OPTIONS", origin: app, acrm: "PUT",
-			wantStatus: 204, want: with(noCORS, "Vary", preflightVary)},
+			wantStatus: 403, want: with(noCORS, "Vary", preflightVary),
+			wantBody: `{"type":"urn:tokend:problem:forbidden","title":"Forbidden","status":403,"detail":"a page may send /token only POST, with no headers but Content-Type and Authorization; this preflight asks for PUT"}`},
 		{name: "preflight for another header", origins: []string{app}, method: "OPTIONS", origin: app, acrm: "POST", acrh: "content-type,x-api-key",
-			wantStatus: 204, want: with(noCORS, "Vary", preflightVary)},
+			wantStatus: 403, want: with(noCORS, "Vary", preflightVary),
+			wantBody: `{"type":"urn:tokend:problem:forbidden","title":"Forbidden","status":403,"detail":"a page may send /token only POST, with no headers but Content-Type and Authorization; this preflight asks for POST with the headers content-type,x-api-key"}`},
 		{name: "preflight from the null origin with *", origins: []string{"*"}, method: "OPTIONS", origin: "null", acrm: "POST", acrh: "content-type",
 			wantStatus: 204, want: with(noCORS, "Vary", preflightVary)},
 		{name: "preflight from any origin with *", origins: []string{"*"}, method: "OPTIONS", origin: other, acrm: "POST", acrh: "content-type",
@@ -192,8 +198,11 @@ func TestCORSHeaders(t *testing.T) {
 			wantStatus: 404, want: map[string]string{"Access-Control-Allow-Origin": app, "Vary": "Origin"}},
 		{name: "CORS off: no CORS headers", method: "POST", origin: app, body: login,
 			wantStatus: 200, want: with(noCORS, "Vary", "Origin")},
-		{name: "CORS off: OPTIONS is not allowed", method: "OPTIONS", origin: app, acrm: "POST",
-			wantStatus: 405, want: with(noCORS, "Vary", preflightVary, "Allow", "POST")},
+		{name: "CORS off: a preflight says so", method: "OPTIONS", origin: app, acrm: "POST",
+			wantStatus: 403, want: with(noCORS, "Vary", preflightVary),
+			wantBody: `{"type":"urn:tokend:problem:forbidden","title":"Forbidden","status":403,"detail":"a page on https://app.example.com may not call tokend: not in CORS_ALLOWED_ORIGINS, which is empty: CORS is not configured on this server"}`},
+		{name: "CORS off: a plain OPTIONS is not allowed", method: "OPTIONS",
+			wantStatus: 405, want: with(noCORS, "Vary", "Origin", "Allow", "POST")},
 		{name: "CORS off: 405 names POST only", method: "GET",
 			wantStatus: 405, want: with(noCORS, "Vary", "Origin", "Allow", "POST")},
 	}
@@ -231,9 +240,104 @@ func TestCORSHeaders(t *testing.T) {
 			if got := strings.Join(rec.Header().Values("Access-Control-Allow-Credentials"), " | "); got != wantCreds {
 				t.Errorf("Access-Control-Allow-Credentials = %q, want %q", got, wantCreds)
 			}
+			if tt.wantBody != "" && strings.TrimSpace(rec.Body.String()) != tt.wantBody {
+				t.Errorf("body = %s\nwant   %s", rec.Body, tt.wantBody)
+			}
 			if !strings.Contains(rec.Body.String(), tt.wantBodyContains) {
 				t.Errorf("body = %s, want it to contain %s", rec.Body, tt.wantBodyContains)
 			}
 		})
+	}
+}
+
+// TestCORSRefusalsLogged: a request from an origin that is not allowed is
+// logged once a minute per origin, at most corsLogsPerMinute origins a
+// minute, then a count of the rest; tokend's own origin and allowed ones
+// are not logged.
+func TestCORSRefusalsLogged(t *testing.T) {
+	var logs syncBuffer
+	clock := specTime
+	refusals := newCORSRefusals(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})), func() time.Time { return clock })
+	h := allowCORS([]string{"https://app.example.com"}, refusals)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	send := func(origin, host string) {
+		req := httptest.NewRequest("POST", "/token", nil)
+		req.Host = host
+		req.Header.Set("Origin", origin)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	send("https://app.example.com", "tokend.example.com")    // allowed
+	send("https://tokend.example.com", "tokend.example.com") // its own page
+	send("https://evil.example", "tokend.example.com")
+	send("https://evil.example", "tokend.example.com") // again this minute
+	send("null", "tokend.example.com")
+	for i := range 12 {
+		send(fmt.Sprintf("https://x%d.example", i), "tokend.example.com")
+	}
+	clock = clock.Add(time.Minute)
+	send("https://evil.example", "tokend.example.com") // a new minute
+	want := `level=WARN msg="request from origin https://evil.example refused: not in CORS_ALLOWED_ORIGINS"
+level=WARN msg="request from origin null refused: the null origin (sandboxed iframes, file: pages, redirects) is never allowed"
+level=WARN msg="request from origin https://x0.example refused: not in CORS_ALLOWED_ORIGINS"
+`
+	for i := 1; i < 8; i++ {
+		want += fmt.Sprintf("level=WARN msg=\"request from origin https://x%d.example refused: not in CORS_ALLOWED_ORIGINS\"\n", i)
+	}
+	want += `level=WARN msg="requests from 4 more origins not in CORS_ALLOWED_ORIGINS were refused in the last minute, without a line each"
+level=WARN msg="request from origin https://evil.example refused: not in CORS_ALLOWED_ORIGINS"
+`
+	if logs.String() != want {
+		t.Errorf("log:\n%s\nwant:\n%s", logs.String(), want)
+	}
+}
+
+// TestCORSRefusalWithoutAllowlist: with CORS_ALLOWED_ORIGINS empty, the
+// log says CORS is not configured.
+func TestCORSRefusalWithoutAllowlist(t *testing.T) {
+	var logs syncBuffer
+	refusals := newCORSRefusals(slog.New(slog.NewJSONHandler(&logs, nil)), func() time.Time { return specTime })
+	h := allowCORS(nil, refusals)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest("OPTIONS", "/token", nil)
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	const want = `"msg":"request from origin http://localhost:5173 refused: not in CORS_ALLOWED_ORIGINS, which is empty: CORS is not configured on this server"`
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log:\n%s\nwant %s", logs.String(), want)
+	}
+}
+
+// TestCORSRefusalsUnderACrowd: 100 requests at once from 100 origins log
+// exactly corsLogsPerMinute lines, and the rest are counted for the next.
+func TestCORSRefusalsUnderACrowd(t *testing.T) {
+	var logs syncBuffer
+	var mu sync.Mutex
+	clock := specTime
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	refusals := newCORSRefusals(slog.New(slog.NewTextHandler(&logs, nil)), now)
+	h := allowCORS([]string{"https://app.example.com"}, refusals)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			req := httptest.NewRequest("POST", "/token", nil)
+			req.Header.Set("Origin", fmt.Sprintf("https://c%d.example", i))
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(logs.String(), "refused: not in CORS_ALLOWED_ORIGINS\""); n != corsLogsPerMinute {
+		t.Errorf("%d lines, want %d:\n%s", n, corsLogsPerMinute, logs.String())
+	}
+	mu.Lock()
+	clock = clock.Add(time.Minute)
+	mu.Unlock()
+	refusals.note("https://late.example", []string{"https://app.example.com"})
+	if want := "requests from 90 more origins not in CORS_ALLOWED_ORIGINS were refused in the last minute, without a line each"; !strings.Contains(logs.String(), want) {
+		t.Errorf("no %q in:\n%s", want, logs.String())
 	}
 }

@@ -20,15 +20,23 @@ var demoHTML string
 // takes the page's tokens for real ones.
 const (
 	devBannerMarker = "<!-- dev-banner -->"
-	devBanner       = `<p class="banner" id="dev-banner"><strong>Development mode.</strong> Tokens are signed with FAKE credentials: Twilio will reject them. Log in as <code>demo</code> with the password tokend printed when it started.</p>`
+	// With OIDC on, oidcField replaces oidcFieldMarker: an ID token may be
+	// pasted instead of a username and password.
+	oidcFieldMarker = "<!-- oidc-field -->"
+	oidcField       = `<label for="id_token">or an ID token</label>` +
+		`<textarea id="id_token" name="id_token" rows="3" autocomplete="off" spellcheck="false" placeholder="paste your identity provider's ID token (eyJ…)"></textarea>`
+	devBanner = `<p class="banner" id="dev-banner"><strong>Development mode.</strong> Tokens are signed with FAKE credentials: Twilio will reject them. Log in as <code>demo</code> with the password tokend printed when it started.</p>`
 )
 
 // handleDemoPage serves the demo page, the page a new user opens to see
 // tokend work from a browser.
-func handleDemoPage(log *slog.Logger, dev bool) http.Handler {
+func handleDemoPage(log *slog.Logger, dev, oidc bool) http.Handler {
 	page := demoHTML
 	if dev {
 		page = strings.Replace(page, devBannerMarker, devBanner, 1)
+	}
+	if oidc {
+		page = strings.Replace(page, oidcFieldMarker, oidcField, 1)
 	}
 	csp := demoCSP(demoHTML)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

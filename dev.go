@@ -56,12 +56,16 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	s.guard(cfg)
 	// A front end on its own dev server (another port) needs CORS here too.
 	cfg.CORSOrigins = s.origins("CORS_ALLOWED_ORIGINS")
+	s.addresses(cfg)
 	s.sessions(cfg) // the demo page renews through a session, kept in Redis too with REDIS_URL
+	// So is a real identity provider, to try ID token logins beside the
+	// demo user's password.
+	cfg.OIDC = s.oidc()
 	if err := s.err(); err != nil {
 		return nil, nil, "", err
 	}
 	if cfg.MetricsAddr != "" { // loopback only, like the main listener
-		_, p, _ := net.SplitHostPort(cfg.MetricsAddr) // checked by operation
+		_, p, _ := net.SplitHostPort(cfg.MetricsAddr) // checked by addresses
 		cfg.MetricsAddr = net.JoinHostPort("127.0.0.1", p)
 	}
 	// 16 random base32 characters are 80 bits: no guessing reaches them,
@@ -73,7 +77,7 @@ func devSetup(lookup func(string) string) (*Config, *Users, string, error) {
 	if err != nil {
 		return nil, nil, "", err
 	}
-	users := &Users{hashes: map[string][]byte{devUser: hash}}
+	users := newUsers(map[string][]byte{devUser: hash})
 	banner := []string{
 		"DEVELOPMENT MODE: no .env is in use.",
 		"Tokens are signed with FAKE credentials: Twilio will REJECT them.",

@@ -110,7 +110,16 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.Method == http.MethodOptions && len(cfg.CORSOrigins) > 0:
+		case r.Method == http.MethodOptions:
+			if err := corsPreflightProblem(w, r, cfg.CORSOrigins); err != nil {
+				writeError(w, r, log, err)
+				return
+			}
+			if len(cfg.CORSOrigins) == 0 {
+				w.Header().Set("Allow", allow)
+				writeError(w, r, log, Errorf(EMETHOD, "OPTIONS is not allowed here: request a token with POST /token"))
+				return
+			}
 			// A CORS preflight (or a plain OPTIONS): allowCORS has set the
 			// CORS headers when the origin is allowed; the status is ours.
 			w.Header().Set("Allow", allow)
@@ -135,17 +144,18 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			writeError(w, r, log, err)
 			return
 		}
-		username := in.identity
+		username, source := in.identity, in.source
 		// Only now: the answers about grants, TTLs and identity rules
 		// describe this server's configuration, which is for users who
-		// have logged in. The identity is the authenticated username.
+		// have logged in. The identity is the authenticated username
+		// or the ID token's identity claim.
 		plan, err := planToken(cfg, req)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		if problem := checkIdentity(username, plan.grants); problem != "" {
-			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is the username %q, which %s", username, problem)}))
+			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is %s %q, which %s", source, username, problem)}))
 			return
 		}
 		token, claims, err := plan.mint(cfg, minter, now(), username)
@@ -204,6 +214,7 @@ func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
+	h["Content-Length"] = []string{strconv.Itoa(len(buf))} // observe checks that it was delivered
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf)
 }
@@ -299,26 +310,179 @@ func decodeJSONRequest(body []byte, req *tokenRequest) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(req); err != nil {
-		return jsonProblem(err)
+		return jsonProblem(err, len(body))
 	}
 	// Anything after the object, even a stray ] or }, is refused: More
 	// alone would miss those.
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(EINVALID, "the body holds more than one JSON value; send one object")
 	}
+	return checkJSONKeys(body)
+}
+
+// checkJSONKeys refuses what encoding/json lets through silently: a key sent
+// twice (the last one wins) and a key in another case (names match
+// case-insensitively). {"username":"alice","UserName":"mallory"} would log
+// in mallory while a proxy or audit log that reads the first key sees alice;
+// the form decoder refuses the same. body is one valid JSON object (Decode
+// has accepted it), so the scan need not check syntax; it allocates only
+// for a key with escapes, which no client sends.
+func checkJSONKeys(body []byte) error {
+	problems := map[string]string{}
+	var seen uint8 // one bit per field of jsonFields
+	i := skipJSONSpace(body, 0)
+	if body[i] != '{' { // null, which Decode reads as no fields
+		return nil
+	}
+	i++
+	for {
+		i = skipJSONSpace(body, i)
+		if body[i] == '}' {
+			break
+		}
+		if body[i] == ',' {
+			i = skipJSONSpace(body, i+1)
+		}
+		rawKey, next := jsonKey(body, i)
+		i = skipJSONSpace(body, next) + 1 // past :
+		i = skipJSONSpace(body, i)
+		end := skipJSONValue(body, i)
+		field := -1
+		for n, f := range jsonFields {
+			if string(rawKey) == f { // compared without a copy
+				field = n
+			}
+		}
+		key := jsonFields[max(field, 0)]
+		if field < 0 {
+			key = string(rawKey)
+		}
+		switch {
+		case field >= 0 && seen&(1<<field) != 0:
+			problems[key] = "sent more than once"
+		case field >= 0:
+			seen |= 1 << field
+			if key == "voice_params" && body[i] == '{' {
+				if name, ok := duplicateJSONKey(body[i:end]); ok {
+					problems[key] = fmt.Sprintf("has the parameter %q more than once", name)
+				}
+			}
+		default:
+			// Decode refuses unknown keys, so this one is a known
+			// name in another case.
+			for _, f := range jsonFields {
+				if strings.EqualFold(key, f) {
+					if !looksLikeFieldName(key) {
+						return Errorf(EINVALID, "the body has a field name in another case than %s; field names are lowercase", f)
+					}
+					problems[key] = "unknown field; field names are lowercase: " + f
+				}
+			}
+		}
+		i = end
+	}
+	if len(problems) > 0 {
+		return invalidFields(problems)
+	}
 	return nil
 }
 
+// jsonFields are the keys of a JSON token request, exactly as sent.
+var jsonFields = strings.Split(strings.ReplaceAll(tokenRequestFields, " ", ""), ",")
+
+// duplicateJSONKey reports the first key that obj, a valid JSON object,
+// holds twice.
+func duplicateJSONKey(obj []byte) (string, bool) {
+	var keys [][]byte
+	i := 1
+	for {
+		i = skipJSONSpace(obj, i)
+		if obj[i] == '}' {
+			return "", false
+		}
+		if obj[i] == ',' {
+			i = skipJSONSpace(obj, i+1)
+		}
+		key, next := jsonKey(obj, i)
+		if slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, key) }) {
+			return string(key), true
+		}
+		keys = append(keys, key)
+		i = skipJSONSpace(obj, next) + 1
+		i = skipJSONValue(obj, skipJSONSpace(obj, i))
+	}
+}
+
+// jsonKey reads the string that starts at b[i] and returns it unescaped,
+// with the index after its closing quote.
+func jsonKey(b []byte, i int) ([]byte, int) {
+	end := skipJSONValue(b, i)
+	raw := b[i:end]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], end
+	}
+	var s string
+	json.Unmarshal(raw, &s) // valid: Decode has read it
+	return []byte(s), end
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipJSONValue returns the index just after the valid JSON value that
+// starts at b[i].
+func skipJSONValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 { // the end of the enclosing value
+				return i
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
 // jsonProblem turns a decoding error into a message naming what to fix.
-func jsonProblem(err error) error {
+// A syntax error is described by its position: encoding/json's own message
+// quotes the offending byte, which may be a password's.
+func jsonProblem(err error, size int) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var field *fieldError
 	switch {
 	case errors.As(err, &field):
 		return invalidFields(map[string]string{field.field: field.problem})
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return Errorf(EINVALID, "the body is not valid JSON: %v", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(EINVALID, "the body is not valid JSON: it ends (after %d bytes) before the object is complete", size)
+	case errors.As(err, &syntax):
+		// Offset counts the bytes read, the offending one included: it
+		// is that byte's position counted from 1.
+		return Errorf(EINVALID, "the body is not valid JSON: a syntax error at byte %d of %d", syntax.Offset, size)
 	case errors.As(err, &typ) && typ.Field != "":
 		field, _, _ := strings.Cut(typ.Field, ".")
 		return invalidFields(map[string]string{field: fmt.Sprintf("must be %s, not a JSON %s", fieldKind(field), typ.Value)})
@@ -328,7 +492,8 @@ func jsonProblem(err error) error {
 		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		return unknownField(field, "")
 	default:
-		return Errorf(EINVALID, "the body could not be read as a token request: %v", err)
+		// Not echoed: what else the decoder might say is not known here.
+		return Errorf(EINVALID, "the body could not be read as a token request; send a JSON object with the fields %s", tokenRequestFields)
 	}
 }
 
@@ -384,7 +549,11 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 	if err != nil {
 		// The parser's message quotes bytes of the body, which may
 		// be part of a password: say what is wrong without them.
-		return req, Errorf(EINVALID, "the form body is malformed: every %% must start a two-digit hex escape, and fields are separated by &; encode it as application/x-www-form-urlencoded")
+		var escape url.EscapeError
+		if errors.As(err, &escape) {
+			return req, Errorf(EINVALID, "the form body is malformed: a %% that does not start a two-digit hex escape (write a literal %% as %%25); encode it as application/x-www-form-urlencoded")
+		}
+		return req, Errorf(EINVALID, "the form body is malformed: it has a raw ; (fields are separated by &, and a ; in a value is sent as %%3B); encode it as application/x-www-form-urlencoded")
 	}
 	for _, key := range slices.Sorted(maps.Keys(form)) {
 		values := form[key]
@@ -460,13 +629,21 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 			plan.ttl = time.Duration(n) * time.Second
 		}
 	}
+	// asked are the grants the request names, refused or not: whether
+	// a room or voice parameters fit the token is judged against them, so
+	// that one refused grant does not make them look out of place too.
+	// known is false when the names could not be read at all.
+	asked, known := plan.grants, true
 	if len(req.Grants) > 0 {
 		set, err := parseGrantNames(req.Grants)
+		asked = set
 		switch {
 		case err != nil:
 			problems["grants"] = err.Error()
+			known = false
 		case set == 0:
 			problems["grants"] = "names no grant; leave it out for the default grants (" + cfg.DefaultGrants.String() + ")"
+			known = false
 		case set&^cfg.EnabledGrants != 0:
 			problems["grants"] = fmt.Sprintf("%s is not enabled on this server (enabled: %s)", (set &^ cfg.EnabledGrants).String(), cfg.EnabledGrants.String())
 		default:
@@ -478,7 +655,7 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 		case !utf8.ValidString(req.Room):
 			// A form can send any bytes; JSON would turn them into U+FFFD.
 			problems["room"] = "is not valid UTF-8"
-		case !plan.grants.has(grantVideo):
+		case known && !asked.has(grantVideo):
 			problems["room"] = "is for the video grant, which this token does not carry"
 		case n > maxVideoRoom:
 			problems["room"] = fmt.Sprintf("is %d characters; Twilio Video allows at most %d", n, maxVideoRoom)
@@ -486,7 +663,7 @@ func planToken(cfg *Config, req tokenRequest) (tokenPlan, error) {
 	}
 	if len(req.VoiceParams) > 0 {
 		switch {
-		case !plan.grants.has(grantVoice):
+		case known && !asked.has(grantVoice):
 			problems["voice_params"] = "is for the voice grant, which this token does not carry"
 		case cfg.TwiMLAppSID == "":
 			problems["voice_params"] = "needs outgoing calls, which need TWILIO_TWIML_APP_SID on the server"

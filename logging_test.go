@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,13 +100,13 @@ func TestRequestLogLine(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
 				t.Fatal(err)
 			}
-			if d, ok := got["duration"].(float64); !ok || d <= 0 {
-				t.Errorf("duration = %v, want nanoseconds > 0", got["duration"])
+			if d, ok := got["duration_ms"].(float64); !ok || d <= 0 {
+				t.Errorf("duration_ms = %v, want milliseconds > 0", got["duration_ms"])
 			}
 			if _, err := time.Parse(time.RFC3339Nano, got["time"].(string)); err != nil {
 				t.Errorf("time: %v", err)
 			}
-			delete(got, "duration")
+			delete(got, "duration_ms")
 			delete(got, "time")
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("log line = %v\nwant       %v", got, tt.want)
@@ -234,8 +236,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				send(r.method, r.target, r.ct, r.auth, r.body, r.status)
 			}
 			metrics := send("GET", "/metrics", "", "", "", 200)
-			if !strings.Contains(metrics, `tokend_auth_failures_total{reason="wrong_password"} 2`) {
-				t.Errorf("metrics lack the wrong passwords:\n%s", metrics)
+			if !strings.Contains(metrics, `tokend_auth_failures_total{reason="bad_credentials"} 4`) {
+				t.Errorf("metrics lack the wrong passwords and unknown users:\n%s", metrics)
 			}
 
 			logs := stdout.String() + stderr.String()
@@ -269,5 +271,74 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				t.Errorf("no identity or jti in the log:\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestJSONDurationsInMilliseconds: a duration in a JSON line is a number
+// whose name carries its unit; text keeps Go's own notation.
+func TestJSONDurationsInMilliseconds(t *testing.T) {
+	for _, tt := range []struct{ format, want string }{
+		{"json", `"msg":"request","duration_ms":208.619567}`},
+		{"text", `msg=request duration=208.619567ms`},
+	} {
+		var buf bytes.Buffer
+		newLogger(&buf, tt.format, slog.LevelInfo).Info("request", "duration", 208619567*time.Nanosecond)
+		if got := strings.TrimSpace(buf.String()); !strings.HasSuffix(got, tt.want) {
+			t.Errorf("%s: %s, want it to end with %s", tt.format, got, tt.want)
+		}
+	}
+}
+
+// brokenConn is a response writer whose connection has failed, as one whose
+// write timeout has passed: writes are buffered, the flush fails.
+type brokenConn struct{ *httptest.ResponseRecorder }
+
+func (brokenConn) FlushError() error {
+	return errors.New("write tcp 127.0.0.1:8080->127.0.0.1:50000: i/o timeout")
+}
+
+// TestUndeliveredAnswer: an answer the connection could not carry is
+// neither logged as a 200 nor counted as a token issued.
+func TestUndeliveredAnswer(t *testing.T) {
+	var logs bytes.Buffer
+	log := newLogger(&logs, "json", slog.LevelInfo)
+	store := testUsers(t, map[string]string{"alice": "correct horse"})
+	auth, err := newBcryptAuth(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	h := NewServer(log, testConfig(), auth, store, m, func() time.Time { return specTime })
+	req := httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"correct horse","grants":"video"}`))
+	req.Header.Set("Content-Type", jsonCT)
+	req.RemoteAddr = "192.0.2.1:1234"
+	h.ServeHTTP(brokenConn{httptest.NewRecorder()}, req)
+
+	var line map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(logs.Bytes()), &line); err != nil {
+		t.Fatalf("log: %v\n%s", err, logs.String())
+	}
+	delete(line, "time")
+	delete(line, "duration")
+	delete(line, "duration_ms")
+	want := map[string]any{"level": "WARN", "msg": "request not delivered", "method": "POST", "path": "/token",
+		"unsent_status": 200.0, "client": "192.0.2.1", "identity": "alice", "grants": "video", "jti": "SKfeedfacefeedfacefeedfacefeedface-1795743131",
+		"error": "write tcp 127.0.0.1:8080->127.0.0.1:50000: i/o timeout"}
+	if !reflect.DeepEqual(line, want) {
+		t.Errorf("log line:\n got %v\nwant %v", line, want)
+	}
+	// A guesser who drops each connection is still counted.
+	req = httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"wrong"}`))
+	req.Header.Set("Content-Type", jsonCT)
+	h.ServeHTTP(brokenConn{httptest.NewRecorder()}, req)
+	got := scrape(t, NewServer(log, testConfig(), auth, store, m, time.Now))
+	for _, w := range []string{
+		`tokend_tokens_issued_total{grant="video"} 0`,
+		`tokend_auth_failures_total{reason="bad_credentials"} 1`,
+		`tokend_http_request_duration_seconds_count{route="/token",status="undelivered"} 2`,
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("metrics lack %s:\n%s", w, strings.Join(got, "\n"))
+		}
 	}
 }

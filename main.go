@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -19,7 +20,7 @@ func main() {
 	// The first signal starts a graceful shutdown; a second one ends
 	// tokend at once, for whoever will not wait for it.
 	context.AfterFunc(ctx, stop)
-	if err := run(ctx, os.Args, os.Getenv, time.Now, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := run(withEnviron(ctx, os.Environ()), os.Args, os.Getenv, time.Now, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "tokend:", err)
 		}
@@ -30,7 +31,8 @@ func main() {
 // errUsage reports a command line that was wrong; the usage has been printed.
 var errUsage = errors.New("usage")
 
-const usage = `tokend trades a user's login for a short-lived Twilio access token.
+// usage is the whole help: `tokend help`, `tokend -h`.
+var usage = `tokend trades a user's login for a short-lived Twilio access token.
 
 Usage:
   tokend [serve] [--dev] [--pprof]
@@ -45,9 +47,13 @@ Usage:
                               print a token signed with the configured API key, checked
                               as POST /token checks a request; --grant repeats or takes
                               a comma list (default TOKEN_GRANTS); no users file needed
+  tokend mint --zoom --session NAME [--role host] [--ttl SECONDS] [--identity NAME]
+              [--session-key KEY] [--geo-regions US,DE]
+                              print a Zoom Video SDK token (needs only the ZOOM_ settings)
   tokend decode [TOKEN | -]   print a token's header and claims, its expiry, and whether
-                              its signature verifies with TWILIO_API_KEY_SECRET (exit 1
-                              when not); reads the token from stdin with - or no TOKEN
+                              its signature verifies with TWILIO_API_KEY_SECRET, or with
+                              ZOOM_VIDEO_SDK_SECRET for a Zoom token (exit 1 when not);
+                              reads the token from stdin with - or no TOKEN
   tokend user add NAME        add a user or change their password (password from stdin,
                               or prompted without echo on a terminal)
   tokend user del NAME        remove a user
@@ -61,35 +67,50 @@ Usage:
                               end every session of USER, or the one session ID
                               (--user: USER even if it looks like an ID)
   tokend version              print the version and the commit it was built from
-  tokend help                 show this help
+  tokend help [COMMAND]       show this help, or one command's
 
 The commands that read settings take --env-file FILE (default .env). Real
 environment variables win over the file. Settings (see .env.example and README.md):
-  TWILIO_ACCOUNT_SID TWILIO_API_KEY_SID TWILIO_API_KEY_SECRET      required
-  TWILIO_TWIML_APP_SID TWILIO_VOICE_INCOMING TWILIO_PUSH_CREDENTIAL_SID
-  TWILIO_CHAT_PUSH_CREDENTIAL_SID
-  TWILIO_CONVERSATIONS_SERVICE_SID TWILIO_CHAT_SERVICE_SID TWILIO_SYNC_SERVICE_SID
-  TWILIO_REGION VIDEO_ROOM TOKEN_GRANTS TOKEN_TTL TOKEN_MAX_TTL
-  USERS_FILE LISTEN_ADDR CORS_ALLOWED_ORIGINS DEMO_PAGE
-  LOG_FORMAT LOG_LEVEL METRICS_ADDR SHUTDOWN_TIMEOUT TLS_CERT_FILE TLS_KEY_FILE
-  TRUSTED_PROXIES LIMIT_USER_FAILURES LIMIT_USER_FAILURES_PER_HOUR
-  LIMIT_ADDR_FAILURES LIMIT_ADDR_FAILURES_PER_HOUR LIMIT_ADDR_REQUESTS
-  LIMIT_ADDR_REQUESTS_PER_SECOND LIMIT_MAX_KEYS AUTH_CACHE_TTL AUTH_CACHE_SIZE
-  BCRYPT_SLOTS BCRYPT_MAX_WAIT USERS_RELOAD_INTERVAL
-  SESSION_IDLE_TIMEOUT SESSION_MAX_AGE SESSION_SAMESITE SESSION_MAX_PER_USER
-  SESSION_MAX REDIS_URL REDIS_PREFIX
-
+` + settingsUsage() + `
 While serving, SIGHUP (or a change to USERS_FILE) reloads the users.
+"tokend help COMMAND" or "tokend COMMAND -h" says more about one command.
 `
 
 // run is tokend's whole program; main only connects it to the process, so
 // tests call it exactly as the shell does, with their own clock.
 func run(ctx context.Context, args []string, getenv func(string) string, now func() time.Time, stdin io.Reader, stdout, stderr io.Writer) error {
 	args = args[1:]
+	switch {
+	case len(args) == 0:
+	case isHelpFlag(args[0]), len(args) == 1 && args[0] == "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case args[0] == "help":
+		args = append(slices.Clone(args[1:]), "-h") // tokend help CMD is tokend CMD -h
+	}
 	cmd := "serve"
 	if len(args) > 0 && (len(args[0]) == 0 || args[0][0] != '-') {
 		cmd, args = args[0], args[1:]
 	}
+	if _, known := commandHelp[cmd]; known && wantsHelp(args) {
+		// The command shows its help through its own flag set, and
+		// does nothing else; help is asked for, so it goes to stdout.
+		stderr = stdout
+		if (cmd == "user" || cmd == "session") && len(args) > 0 && !isHelpFlag(args[0]) {
+			args = []string{args[0], "-h"}
+		} else {
+			args = []string{"-h"}
+		}
+	}
+	err := dispatch(ctx, cmd, args, getenv, now, stdin, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+// dispatch runs the command cmd with its args.
+func dispatch(ctx context.Context, cmd string, args []string, getenv func(string) string, now func() time.Time, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		fs := newFlagSet("serve", stderr)
@@ -103,9 +124,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		if err != nil {
 			return err
 		}
-		return serve(ctx, lookup, serveOptions{dev: *dev, pprof: *withPprof, envFile: *envFile, envFound: found, now: now}, stdout, stderr)
+		return serve(ctx, lookup, serveOptions{dev: *dev, pprof: *withPprof, envFile: *envFile, envFound: found, environ: environFrom(ctx), now: now}, stdout, stderr)
 	case "check":
-		return runCheck(args, getenv, stdout, stderr)
+		return runCheck(args, getenv, environFrom(ctx), stdout, stderr)
 	case "mint":
 		return runMint(args, getenv, now, stdout, stderr)
 	case "decode":
@@ -118,11 +139,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, now fun
 		return runSession(args, getenv, now, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
 	default:
-		fmt.Fprintf(stderr, "tokend: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "tokend: unknown command %q\n", cmd)
+		shortUsage(stderr, "")
 		return errUsage
 	}
 }
@@ -139,14 +158,8 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args and checks that exactly nargs arguments remain.
+// parseFlags parses args and checks that exactly nargs arguments remain;
+// see parseArgs.
 func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
-	if err := fs.Parse(args); err != nil {
-		return errUsage // the flag package has said what was wrong
-	}
-	if fs.NArg() != nargs {
-		fmt.Fprintf(fs.Output(), "%s: want %d argument(s), got %d\n\n%s", fs.Name(), nargs, fs.NArg(), usage)
-		return errUsage
-	}
-	return nil
+	return parseArgs(fs, args, nargs, nargs)
 }

@@ -171,9 +171,9 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		time.Now, strings.NewReader(""), &stdout, &stderr)
 	want := fmt.Sprintf(`invalid configuration:
   - TWILIO_ACCOUNT_SID is not set: the Account SID (AC followed by 32 hex digits)
-  - TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits
+  - TWILIO_API_KEY_SID is "ACdeadbeefdeadbeefdeadbeefdeadbeef": the API key SID must be SK followed by 32 lowercase hex digits; this is an Account SID
   - TWILIO_API_KEY_SECRET is not set: the secret shown once when the API key was created
-  - USERS_FILE: users file: open %[1]s/users: no such file or directory (add users with `+"`tokend user add NAME`"+`)
+  - USERS_FILE: users file: open %[1]s/users: no such file or directory (create it with `+"`tokend user add NAME`"+`, or set USERS_FILE to where the users file is)
   - no %[1]s/.env file was found: copy .env.example to .env and fill it in, or try development mode with `+"`tokend serve --dev`"+` (what `+"`make run`"+` starts on a fresh clone)`, dir)
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)

@@ -11,20 +11,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Why a login failed, as the auth failures metric and the log name it. The
-// client never learns which: every one of them gets the same 401 body.
+// Why a login failed, as the log names it. The client never learns which:
+// every one of them gets the same 401 body.
 const (
 	authMissingCredentials     = "missing_credentials"     // no username or no password
 	authMalformedAuthorization = "malformed_authorization" // an Authorization header that is not valid HTTP Basic
 	authUnknownUser            = "unknown_user"
 	authWrongPassword          = "wrong_password"
-	authOther                  = "other"      // a 401 whose handler gave no reason
-	authNoSession              = "no_session" // a session cookie of no live session
+	authInvalidIDToken         = "invalid_id_token" // a bearer token that is not a valid ID token for this server
+	authOther                  = "other"            // a 401 whose handler gave no reason
+	authNoSession              = "no_session"       // a session cookie of no live session
 )
 
-// authFailureReasons lists every reason, so that each series exists from the
-// start and a rate() over it works before the first failure.
-var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authUnknownUser, authWrongPassword, authNoSession, authOther}
+// authBadCredentials is the metrics' one reason for an unknown user and a
+// wrong password. /metrics may be public (beside /token when METRICS_ADDR is
+// unset) and a guesser can scrape it after each try: two reasons would tell
+// whether the name just tried exists, undoing the single 401 body and the
+// dummy hash. The log, which only operators read, keeps them apart.
+const authBadCredentials = "bad_credentials"
+
+// authFailureReasons lists every reason the metrics show, so that each series
+// exists from the start and a rate() over it works before the first failure.
+var authFailureReasons = []string{authMissingCredentials, authMalformedAuthorization, authBadCredentials, authInvalidIDToken, authNoSession, authOther}
 
 // metrics are one server's Prometheus metrics, in a registry of their own:
 // nothing is registered globally, so servers (and tests) never share or
@@ -33,14 +41,17 @@ type metrics struct {
 	registry        *prometheus.Registry
 	tokensIssued    *prometheus.CounterVec
 	tokensByGrant   []prometheus.Counter // tokensIssued's series, in allGrantNames order: no label lookup per token
+	zoomTokens      *prometheus.CounterVec
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
+	usersFileStale  prometheus.Gauge
 	sessionsStarted prometheus.Counter
 	sessionsRenewed prometheus.Counter
 	sessionsEnded   *prometheus.CounterVec
 	sessionStoreUp  prometheus.Gauge
 	limitsStoreUp   prometheus.Gauge
+	oidcKeyFetches  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -50,6 +61,10 @@ func newMetrics() *metrics {
 			Name: "tokend_tokens_issued_total",
 			Help: "Access tokens issued, by grant; a token with several grants counts once for each.",
 		}, []string{"grant"}),
+		zoomTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_zoom_tokens_issued_total",
+			Help: "Zoom Video SDK tokens issued, by role (host or participant).",
+		}, []string{"role"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_auth_failures_total",
 			Help: "Refused logins (401 answers), by reason.",
@@ -58,11 +73,19 @@ func newMetrics() *metrics {
 			Name: "tokend_rate_limited_total",
 			Help: "Requests refused with 429 Too Many Requests.",
 		}),
+		oidcKeyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_oidc_key_fetches_total",
+			Help: "Fetches of the identity provider's key set (JWKS), by result: at start-up, every OIDC_JWKS_REFRESH, and on an unknown kid (at most one per 30s).",
+		}, []string{"result"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokend_http_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route (the matched pattern, not the raw path) and status.",
 			Buckets: prometheus.DefBuckets, // 5ms to 10s: spans a bcrypt check at any sane cost
 		}, []string{"route", "status"}),
+		usersFileStale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokend_users_file_stale",
+			Help: "1 while the users file cannot be read or parsed, so the last good users still serve; alert on it.",
+		}),
 		sessionsStarted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tokend_sessions_started_total",
 			Help: "Login sessions started (browser logins, or logins that asked for one).",
@@ -89,7 +112,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.tokensIssued, m.authFailures, m.rateLimited, m.requestDuration,
+		m.tokensIssued, m.zoomTokens, m.authFailures, m.rateLimited, m.requestDuration, m.usersFileStale,
 		m.sessionsStarted, m.sessionsRenewed, m.sessionsEnded, m.sessionStoreUp, m.limitsStoreUp,
 	)
 	for _, r := range sessionEndReasons {
@@ -98,17 +121,48 @@ func newMetrics() *metrics {
 	for _, g := range allGrantNames {
 		m.tokensByGrant = append(m.tokensByGrant, m.tokensIssued.WithLabelValues(string(g)))
 	}
+	for _, role := range []int{zoomHost, zoomParticipant} {
+		m.zoomTokens.WithLabelValues(zoomRoleName(role))
+	}
 	for _, r := range authFailureReasons {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
 }
 
+// noteKeyFetch counts one fetch of the identity provider's keys. The
+// series exists only when OIDC is on (serve registers it then).
+func (m *metrics) noteKeyFetch(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.oidcKeyFetches.WithLabelValues(result).Inc()
+}
+
+// withOIDCMetrics registers the OIDC series, with both results at zero.
+func (m *metrics) withOIDCMetrics() {
+	m.registry.MustRegister(m.oidcKeyFetches)
+	m.oidcKeyFetches.WithLabelValues("ok")
+	m.oidcKeyFetches.WithLabelValues("error")
+}
+
 // observe records one answered request. Counting 429s here, from the status,
 // counts every one of them whichever limiter answered, with nothing to wire.
-func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog) {
-	m.requestDuration.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+// An answer the connection did not carry (delivered false) is timed under
+// status "undelivered" and issued no token; its refused login or 429 still
+// counts, as the attempt was made: a guesser who drops each connection
+// must not vanish from the metrics.
+func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog, delivered bool) {
+	label := "undelivered"
+	if delivered {
+		label = strconv.Itoa(status)
+	}
+	m.requestDuration.WithLabelValues(route, label).Observe(elapsed.Seconds())
 	switch {
+	case rl.identity != "" && !delivered:
+	case rl.zoomRole != "":
+		m.zoomTokens.WithLabelValues(rl.zoomRole).Inc()
 	case rl.identity != "":
 		for i, g := range allGrantNames {
 			if rl.grants.has(g) {
@@ -117,8 +171,11 @@ func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *r
 		}
 	case status == http.StatusUnauthorized:
 		reason := rl.authFailure
-		if reason == "" {
+		switch reason {
+		case "":
 			reason = authOther
+		case authUnknownUser, authWrongPassword:
+			reason = authBadCredentials
 		}
 		m.authFailures.WithLabelValues(reason).Inc()
 	case status == http.StatusTooManyRequests:

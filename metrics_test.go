@@ -70,12 +70,12 @@ func TestMetrics(t *testing.T) {
 	serveOne(h, "GET", "/healthz", "", "", "")
 
 	want := []string{
+		`tokend_auth_failures_total{reason="bad_credentials"} 3`,
+		`tokend_auth_failures_total{reason="invalid_id_token"} 0`,
 		`tokend_auth_failures_total{reason="malformed_authorization"} 1`,
 		`tokend_auth_failures_total{reason="missing_credentials"} 2`,
 		`tokend_auth_failures_total{reason="no_session"} 0`,
 		`tokend_auth_failures_total{reason="other"} 0`,
-		`tokend_auth_failures_total{reason="unknown_user"} 1`,
-		`tokend_auth_failures_total{reason="wrong_password"} 2`,
 		`tokend_http_request_duration_seconds_count{route="/",status="404"} 1`,
 		`tokend_http_request_duration_seconds_count{route="/healthz",status="200"} 1`,
 		`tokend_http_request_duration_seconds_count{route="/token",status="200"} 3`,
@@ -97,6 +97,10 @@ func TestMetrics(t *testing.T) {
 		`tokend_tokens_issued_total{grant="sync"} 1`,
 		`tokend_tokens_issued_total{grant="video"} 2`,
 		`tokend_tokens_issued_total{grant="voice"} 1`,
+		`tokend_users_file_stale 0`,
+		// Both series exist from the start, Zoom enabled or not.
+		`tokend_zoom_tokens_issued_total{role="host"} 0`,
+		`tokend_zoom_tokens_issued_total{role="participant"} 0`,
 	}
 	if got := scrape(t, h); !slices.Equal(got, want) {
 		t.Errorf("metrics:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -104,7 +108,9 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestAuthFailureReasonsShareOneAnswer: the reasons differ in the metrics,
-// never in the answer.
+// never in the answer; and the metrics, which a scrape of the public
+// listener shows anyone, never tell an unknown user from a wrong password:
+// that would undo the single 401 body and the dummy hash.
 func TestAuthFailureReasonsShareOneAnswer(t *testing.T) {
 	h := newTestServer(t)
 	unknown := serveOne(h, "POST", "/token", jsonCT, "", `{"username":"mallory","password":"correct horse"}`)
@@ -123,13 +129,34 @@ func TestAuthFailureReasonsShareOneAnswer(t *testing.T) {
 	got := scrape(t, h)
 	for _, want := range []string{
 		`tokend_auth_failures_total{reason="missing_credentials"} 1`,
-		`tokend_auth_failures_total{reason="unknown_user"} 1`,
-		`tokend_auth_failures_total{reason="wrong_password"} 1`,
+		`tokend_auth_failures_total{reason="bad_credentials"} 2`,
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("metrics lack %s:\n%s", want, strings.Join(got, "\n"))
 		}
 	}
+	// A guesser scrapes after each try: the series that moved must be the
+	// same whether the name exists or not.
+	before := scrape(t, h)
+	serveOne(h, "POST", "/token", jsonCT, "", `{"username":"nosuchuser","password":"x"}`)
+	afterUnknown := scrape(t, h)
+	serveOne(h, "POST", "/token", jsonCT, "", `{"username":"alice","password":"x"}`)
+	afterWrong := scrape(t, h)
+	if a, b := changed(before, afterUnknown), changed(afterUnknown, afterWrong); !slices.Equal(a, b) {
+		t.Errorf("an unknown user moved %v, a wrong password moved %v", a, b)
+	}
+}
+
+// changed lists the names and labels of the series whose value differs.
+func changed(before, after []string) []string {
+	var out []string
+	for i := range min(len(before), len(after)) {
+		if before[i] != after[i] {
+			name, _, _ := strings.Cut(after[i], "} ")
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // TestMetricsCountRateLimited: every 429, whichever handler or middleware
@@ -202,7 +229,7 @@ func TestReadyz(t *testing.T) {
 		wantBody   string
 	}{
 		{"users loaded", h, nil, 200, "text/plain; charset=utf-8", "ready\n"},
-		{"users file emptied", h, &Users{hashes: map[string][]byte{}}, 503, "application/problem+json", unready + "\n"},
+		{"users file emptied", h, newUsers(map[string][]byte{}), 503, "application/problem+json", unready + "\n"},
 		{"no user store", server(nil), nil, 503, "application/problem+json", unready + "\n"},
 	}
 	for _, tt := range tests {

@@ -63,13 +63,15 @@ func problemKind(code string) (status int, title string, ok bool) {
 
 // Error is an error meant for the client: Code picks the status and title,
 // Message is the detail a person can act on, Params names each invalid field,
-// and RetryAfter, when set, is sent as Retry-After (429 and 503).
+// RetryAfter, when set, is sent as Retry-After (429 and 503), and Challenge,
+// when set, is a 401's WWW-Authenticate instead of HTTP Basic's.
 // Anything that is not an *Error is internal and shown only as "internal error".
 type Error struct {
 	Code       string
 	Message    string
 	Params     []invalidParam
 	RetryAfter time.Duration
+	Challenge  string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -133,20 +135,27 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if e.Code == EUNAUTHORIZED {
-		h.Set("WWW-Authenticate", challenge(r))
+		h.Set("WWW-Authenticate", challenge(r, e))
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))
 	}
+	body, _ := json.Marshal(p) // strings and ints always encode
+	body = append(body, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(body))) // observe checks that it was delivered
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(p)
+	w.Write(body)
 }
 
 // challenge is the WWW-Authenticate of a 401. A browser page's fetch that
 // logs in with a body or the session cookie gets a scheme browsers do not
 // handle, so the browser hands the 401 to the page instead of asking for a
-// password in its own dialog; everyone else is told HTTP Basic works.
-func challenge(r *http.Request) string {
+// password in its own dialog; everyone else is told HTTP Basic works. An
+// error that names its own challenge (IdP-only: Bearer) gets that one.
+func challenge(r *http.Request, e *Error) string {
+	if e.Challenge != "" {
+		return e.Challenge
+	}
 	switch r.Header.Get("Sec-Fetch-Mode") {
 	case "cors", "same-origin", "no-cors":
 		if r.Header.Get("Authorization") == "" {

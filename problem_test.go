@@ -21,6 +21,7 @@ func TestProblemKind(t *testing.T) {
 	}{
 		{EINVALID, 400, "Invalid request", true},
 		{EUNAUTHORIZED, 401, "Unauthorized", true},
+		{EFORBIDDEN, 403, "Forbidden", true},
 		{ENOTFOUND, 404, "Not found", true},
 		{EMETHOD, 405, "Method not allowed", true},
 		{ETOOLARGE, 413, "Request body too large", true},

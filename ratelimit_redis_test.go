@@ -161,7 +161,7 @@ func TestLimitsRedisDown(t *testing.T) {
 		t.Errorf("right password with Redis down: %d %s", code, body)
 	}
 	rec := httptest.NewRecorder()
-	handleReadyz(slog.New(slog.DiscardHandler), g.auth.store, nil, g.auth.limits).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	handleReadyz(slog.New(slog.DiscardHandler), g.auth.store, true, nil, nil, g.auth.limits).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "limits: local:") {
 		t.Errorf("/readyz with Redis down: %d %q", rec.Code, rec.Body)
 	}
@@ -172,7 +172,7 @@ func TestLimitsRedisDown(t *testing.T) {
 	// /readyz asks Redis while it is noted down, so it notices the return
 	// even when no login comes.
 	rec = httptest.NewRecorder()
-	handleReadyz(slog.New(slog.DiscardHandler), g.auth.store, nil, g.auth.limits).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	handleReadyz(slog.New(slog.DiscardHandler), g.auth.store, true, nil, nil, g.auth.limits).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 200 || rec.Body.String() != "ready\n" {
 		t.Errorf("/readyz once Redis is back: %d %q", rec.Code, rec.Body)
 	}

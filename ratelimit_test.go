@@ -515,6 +515,12 @@ func TestGuardSettings(t *testing.T) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tt.name, got, tt.want)
 		}
 	}
+	// A wait past the write timeout left clients with no answer at all
+	// while the log said 200 and a token was counted.
+	if _, err := loadConfig(with(map[string]string{"BCRYPT_MAX_WAIT": "30s"})); err == nil ||
+		!strings.Contains(err.Error(), `BCRYPT_MAX_WAIT is "30s": use a duration from 10ms to 5s, such as 500ms or 2s`) {
+		t.Errorf("BCRYPT_MAX_WAIT=30s: err = %v", err)
+	}
 	_, err := loadConfig(with(map[string]string{
 		"LIMIT_USER_FAILURES": "0", "LIMIT_USER_FAILURES_PER_HOUR": "many", "LIMIT_MAX_KEYS": "10",
 		"TRUSTED_PROXIES": "10.0.0.0/8 proxy", "AUTH_CACHE_TTL": "-1m", "AUTH_CACHE_SIZE": "0",
@@ -528,7 +534,7 @@ func TestGuardSettings(t *testing.T) {
   - AUTH_CACHE_TTL is "-1m": use 0 (off) or a duration from 1s to 24h0m0s, such as 90s or 5m
   - AUTH_CACHE_SIZE is "0": use a whole number from 1 to 10000000
   - BCRYPT_SLOTS is "999": use a whole number from 1 to %d
-  - BCRYPT_MAX_WAIT is "0": use a duration from 10ms to 1m0s, such as 90s or 5m
+  - BCRYPT_MAX_WAIT is "0": use a duration from 10ms to 5s, such as 500ms or 2s
   - USERS_RELOAD_INTERVAL is "10ms": use 0 (off) or a duration from 100ms to 1h0m0s, such as 90s or 5m`, runtime.GOMAXPROCS(0))
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)

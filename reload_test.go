@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -84,7 +85,6 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 		{"unsupported hash", func(t *testing.T) string { return good(t) + "bob:$apr1$abc$def\n" },
 			`%s:3: user "bob": unsupported hash type Apache MD5 ($apr1$); only bcrypt is accepted: recreate it with ` + "`tokend user add`" + ` or ` + "`htpasswd -B`"},
 		{"user twice", func(t *testing.T) string { return good(t) + good(t)[len("# team\n"):] }, `%s:3: user "alice" appears twice`},
-		{"no users", func(*testing.T) string { return "# everyone left\n" }, "%s has no users"},
 		{"file gone", nil, "users file: open %s: no such file or directory"},
 	}
 	for _, tt := range tests {
@@ -116,28 +116,76 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 	}
 }
 
-// TestReloaderNoticesChanges: the poll sees a file renamed into place and
-// an edit in place, and nothing else.
-func TestReloaderNoticesChanges(t *testing.T) {
+// TestReloadEmptyFileMeansNoLogins: a file with no users is applied, as
+// the operator means it: nobody can log in, not even from the cache.
+func TestReloadEmptyFileMeansNoLogins(t *testing.T) {
+	for _, content := range []string{"", "# everyone left\n", "\n\n"} {
+		path := filepath.Join(t.TempDir(), "users")
+		os.WriteFile(path, []byte(usersFileLines(t, "alice", "correct horse")), 0o600)
+		var logs syncBuffer
+		r := newTestReloader(t, path, &logs)
+		checkLogin(t, r.auth, "alice", "correct horse", nil) // now cached
+		os.WriteFile(path, []byte(content), 0o600)
+		if err := r.reload("file changed"); err != nil {
+			t.Fatalf("%q: %v", content, err)
+		}
+		if n := r.auth.store.Load().Len(); n != 0 {
+			t.Errorf("%q: %d users loaded, want 0", content, n)
+		}
+		checkLogin(t, r.auth, "alice", "correct horse", errBadCredentials)
+		if want := `level=WARN msg="the users file has no users: every login is refused and /readyz answers 503 until one is added with ` + "`tokend user add NAME`" + `" file=` + path + "\n"; !strings.HasSuffix(logs.String(), want) {
+			t.Errorf("%q: log: %s\nwant …%s", content, logs.String(), want)
+		}
+	}
+}
+
+// TestReloaderPolls: the poll loads a file renamed into place and an edit
+// in place once two polls have seen it alike, never loads an unchanged
+// file again, says at every poll that the file is unreadable or bad, and
+// retries a failed load even when the fix changes nothing a stat shows.
+func TestReloaderPolls(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "users")
 	os.WriteFile(path, []byte(usersFileLines(t, "alice", "pw")), 0o600)
 	var logs syncBuffer
 	r := newTestReloader(t, path, &logs)
-	if r.changed() {
-		t.Error("changed with nothing done")
+	stale := false
+	r.stale = func(s bool) { stale = s }
+	count := func(s string) int { return strings.Count(logs.String(), s) }
+	step := func(what string, polls int, wantReloads, wantUnreadable, wantFailed, wantUsers int) {
+		t.Helper()
+		for range polls {
+			r.poll()
+		}
+		// Stale while the last look found the file unreadable or bad.
+		wantStale := strings.HasPrefix(what, "file gone") || strings.HasPrefix(what, "bad line")
+		if stale != wantStale {
+			t.Errorf("%s: stale = %v, want %v", what, stale, wantStale)
+		}
+		if got := count(`msg="users reloaded"`); got != wantReloads {
+			t.Errorf("%s: %d reloads, want %d", what, got, wantReloads)
+		}
+		if got := count(`level=ERROR msg="users file unreadable; keeping the last good users"`); got != wantUnreadable {
+			t.Errorf("%s: %d unreadable errors, want %d", what, got, wantUnreadable)
+		}
+		if got := count(`level=ERROR msg="users file not reloaded; keeping the last good users"`); got != wantFailed {
+			t.Errorf("%s: %d failed loads, want %d", what, got, wantFailed)
+		}
+		if got := r.auth.store.Load().Len(); got != wantUsers {
+			t.Errorf("%s: %d users, want %d", what, got, wantUsers)
+		}
 	}
+	step("nothing done", 3, 0, 0, 0, 1)
+
 	// `tokend user add`: a new file renamed over the old one.
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err := editUsersFile(path, setUser("bob", hash)); err != nil {
 		t.Fatal(err)
 	}
-	if !r.changed() {
-		t.Error("a file renamed into place went unseen")
-	}
-	if r.changed() {
-		t.Error("changed twice for one change")
-	}
+	step("first poll after a rename", 1, 0, 0, 0, 1)
+	step("second poll after a rename", 1, 1, 0, 0, 2)
+	step("unchanged since", 3, 1, 0, 0, 2)
+
 	// An edit in place that keeps the size: only the time tells.
 	fi, _ := os.Stat(path)
 	data, _ := os.ReadFile(path)
@@ -145,21 +193,35 @@ func TestReloaderNoticesChanges(t *testing.T) {
 	f.Write(append([]byte("# TEAM"), data[len("# team"):]...))
 	f.Close()
 	os.Chtimes(path, fi.ModTime(), fi.ModTime().Add(time.Second))
-	if !r.changed() {
-		t.Error("an edit in place went unseen")
-	}
+	step("an edit in place", 2, 2, 0, 0, 2)
+
 	os.Remove(path)
-	// Looked at twice: neither look may report the missing file as a change.
-	if first, second := r.changed(), r.changed(); first || second {
-		t.Error("a missing file counts as a change")
-	}
-	if n := strings.Count(logs.String(), "users file unreadable"); n != 1 {
-		t.Errorf("the missing file was logged %d times, want once: %s", n, logs.String())
-	}
+	step("file gone", 3, 2, 3, 0, 2)
 	os.WriteFile(path, data, 0o600)
-	if !r.changed() {
-		t.Error("the file coming back went unseen")
+	step("file back", 2, 3, 3, 0, 2)
+
+	// A bad line: refused at every poll until fixed.
+	bad := append(append([]byte{}, data...), "carol\n"...)
+	os.WriteFile(path, bad, 0o600)
+	step("bad line", 4, 3, 3, 3, 2)
+	// Fixed without changing size or time (as a chmod would be): the
+	// retry still picks it up.
+	badInfo, _ := os.Stat(path)
+	fixed := append(append([]byte{}, data...), "#arol\n"...)
+	os.WriteFile(path, fixed, 0o600)
+	os.Chtimes(path, badInfo.ModTime(), badInfo.ModTime())
+	step("fixed", 1, 4, 3, 3, 2)
+	if !strings.Contains(logs.String(), `msg="users reloaded" reason="retrying a failed load"`) {
+		t.Errorf("log: %s", logs.String())
 	}
+	step("unchanged since", 3, 4, 3, 3, 2)
+
+	// Moved away and back (an unmounted volume, a wrong mv undone): the
+	// same file in the same state, loaded again all the same.
+	os.Rename(path, path+".away")
+	step("file gone again", 1, 4, 4, 3, 2)
+	os.Rename(path+".away", path)
+	step("file back unchanged", 2, 5, 4, 3, 2)
 }
 
 // startReloadServer runs tokend on a users file with alice, and returns
@@ -210,10 +272,44 @@ func TestRunReloadsChangedFile(t *testing.T) {
 	if err := run(context.Background(), []string{"tokend", "user", "del", "--env-file", noEnv, "alice"}, env, time.Now, strings.NewReader(""), &out, &errs); err != nil {
 		t.Fatal(err, errs.String())
 	}
-	waitFor(t, "bob can log in", func() bool { return loginStatus(t, base, "bob", "battery staple") == http.StatusOK })
-	waitFor(t, "alice is gone", func() bool { return loginStatus(t, base, "alice", "correct horse") == http.StatusUnauthorized })
-	if !strings.Contains(logs.String(), `msg="users reloaded" reason="file changed"`) {
-		t.Errorf("log: %s", logs.String())
+	// Logins wait for the reload: failed tries would trip the login limits.
+	waitFor(t, "the reload", func() bool {
+		return strings.Contains(logs.String(), `msg="users reloaded" reason="file changed" file=`+users+` users=1`)
+	})
+	if s := loginStatus(t, base, "bob", "battery staple"); s != http.StatusOK {
+		t.Errorf("bob: %d, want 200", s)
+	}
+	if s := loginStatus(t, base, "alice", "correct horse"); s != http.StatusUnauthorized {
+		t.Errorf("alice: %d, want 401", s)
+	}
+}
+
+// TestRunDeleteLastUser: `tokend user del` of the last user is applied by
+// a running tokend: the user gets 401 and /readyz answers 503.
+func TestRunDeleteLastUser(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	base, _ := startReloadServer(t, users, map[string]string{"USERS_RELOAD_INTERVAL": "100ms"})
+	if s := loginStatus(t, base, "alice", "correct horse"); s != http.StatusOK {
+		t.Fatalf("alice: %d", s)
+	}
+	env := mapEnv(map[string]string{"USERS_FILE": users})
+	var out, errs syncBuffer
+	if err := run(context.Background(), []string{"tokend", "user", "del", "--env-file", filepath.Join(t.TempDir(), ".env"), "alice"}, env, time.Now, strings.NewReader(""), &out, &errs); err != nil {
+		t.Fatal(err, errs.String())
+	}
+	if want := "user \"alice\" removed from " + users + "\nno users are left: a running tokend now refuses every login and /readyz answers 503; " +
+		"it will not start again until a user is added with `tokend user add NAME`\n"; out.String() != want {
+		t.Errorf("stdout: %q\nwant    %q", out.String(), want)
+	}
+	waitFor(t, "alice is refused", func() bool { return loginStatus(t, base, "alice", "correct horse") == http.StatusUnauthorized })
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := `{"type":"urn:tokend:problem:unavailable","title":"Service unavailable","status":503,"detail":"no users are loaded, so no login can succeed; add one with ` + "`tokend user add NAME`" + `"}`; resp.StatusCode != http.StatusServiceUnavailable || strings.TrimSpace(string(body)) != want {
+		t.Errorf("/readyz: %d %s\nwant 503 %s", resp.StatusCode, body, want)
 	}
 }
 
@@ -233,5 +329,32 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 	waitFor(t, "bob can log in", func() bool { return loginStatus(t, base, "bob", "battery staple") == http.StatusOK })
 	if !strings.Contains(logs.String(), `msg="users reloaded" reason=SIGHUP`) {
 		t.Errorf("log: %s", logs.String())
+	}
+}
+
+// TestRunHighCostReloadsAtOnce: a reload to a file with a cost-17 user (the
+// most allowed, about 6 s a check) is done at once, since the dummy hash
+// costs nothing to make, and a later SIGHUP is still heard; then tokend
+// shuts down promptly (startRun's cleanup fails the test if it does not).
+func TestRunHighCostReloadsAtOnce(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.htpasswd")
+	base, logs := startReloadServer(t, users, map[string]string{"USERS_RELOAD_INTERVAL": "0"})
+	os.WriteFile(users, []byte(usersFileLines(t, "alice", "correct horse")+"slow:"+string(dummyHash(maxBcryptCost))+"\n"), 0o600)
+	for i, want := range []string{"users=2", "users=1"} {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "reload "+want, func() bool {
+			return strings.Count(logs.String(), `msg="users reloaded" reason=SIGHUP`) == i+1 && strings.Contains(logs.String(), want+" added=")
+		})
+		os.WriteFile(users, []byte(usersFileLines(t, "alice", "correct horse")), 0o600)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz: %d", resp.StatusCode)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +22,8 @@ type serveOptions struct {
 	dev      bool
 	envFile  string
 	envFound bool
-	pprof    bool // Go's profiler at /debug/pprof/ on METRICS_ADDR
+	environ  []string // the process environment's names, for warnings
+	pprof    bool     // Go's profiler at /debug/pprof/ on METRICS_ADDR
 	now      func() time.Time
 }
 
@@ -41,17 +42,28 @@ const (
 // then it stops accepting and lets requests in flight finish, for at most
 // SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, lookup func(string) string, opt serveOptions, stdout, stderr io.Writer) error {
+	// SIGHUP reloads the users file, as daemons do; the file is watched
+	// too. The handler goes in first: start-up hashes at the users' bcrypt
+	// cost, which takes a while, and SIGHUP's default action would end
+	// tokend (exit 129) if one came meanwhile, as logrotate's or a
+	// deploy script's can. One that does is a reload once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var (
-		cfg    *Config
-		users  *Users
-		banner string
-		err    error
+		cfg      *Config
+		users    *Users
+		banner   string
+		warnings []string
+		err      error
 	)
 	if opt.dev {
 		cfg, users, banner, err = devSetup(lookup)
+		if err == nil {
+			warnings = configWarnings(cfg, opt.envFile, opt.envFound, envFileNames(opt.envFile, opt.envFound), opt.environ)
+		}
 	} else {
-		cfg, users, err = loadAll(lookup)
-		err = withEnvFileHint(err, opt.envFile, opt.envFound)
+		cfg, users, warnings, err = loadChecked(lookup, opt.envFile, opt.envFound, opt.environ)
 	}
 	if err != nil {
 		return err
@@ -60,20 +72,29 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		return errors.New("--pprof serves the profiler on the METRICS_ADDR listener, never beside /token: set METRICS_ADDR")
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	if corsAllowsAll(cfg.CORSOrigins) {
-		log.Warn("CORS_ALLOWED_ORIGINS is *: a page on any web site may ask for tokens with a login it holds; list your apps' origins instead")
+	for _, w := range warnings {
+		log.Warn(w)
 	}
-	auth, err := newAuthStack(cfg, users, bcryptSlots(cfg), opt.now)
-	if err != nil {
-		return err
+	if !opt.dev && users != nil {
+		for _, w := range costWarnings(users, cfg.UsersFile) {
+			log.Warn(w)
+		}
 	}
-	log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
-		"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
-	// SIGHUP reloads the users file, as daemons do; the file is watched too.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	if cfg.Zoom != nil {
+		for _, warning := range cfg.Zoom.warnings() {
+			log.Warn(warning)
+		}
+	}
+	var (
+		passwords Authenticator // nil: IdP-only, no users file
+		auth      *authStack
+		ready     readiness
+		sess      *sessions // nil: no sessions (IdP-only: they start from password logins)
+		logins    []loginOption
+	)
 	m := newMetrics()
+	health := newStoreHealth(log, 0)
+	m.registry.MustRegister(health.collectors()...)
 	// One Redis client for everything kept in Redis, made here and
 	// passed to each user of it.
 	var rdb *redis.Client
@@ -87,30 +108,77 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		auth.limits.useRedis(rdb, cfg.RedisPrefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil, log,
 			func(up bool) { m.limitsStoreUp.Set(map[bool]float64{false: 0, true: 1}[up]) })
 	}
-	sess := newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
-	log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
-		"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
-	if rdb != nil {
-		if err := sess.ping(ctx); err != nil {
-			log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+	if cfg.UsersDB.URL != "" {
+		db, sample, err := openUsersDB(ctx, log, cfg, health)
+		if err != nil {
+			return err
 		}
+		defer db.Close()
+		if auth, err = newDBAuthStack(cfg, db, sample, health, bcryptSlots(cfg), opt.now); err != nil {
+			return err
+		}
+		logins = append(logins, withMaxPassword(maxDBPasswordBytes))
+		// Sessions check a renewal against the users file's hashes; over
+		// a database they would end at once, so they stay off.
+		log.Info("login sessions off: they need USERS_FILE, not USERS_DATABASE_URL")
+	} else if users != nil {
+		if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {
+			return err
+		}
+		sess = newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
+		log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
+			"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
+		if rdb != nil {
+			if err := sess.ping(ctx); err != nil {
+				log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+			}
+		}
+		logins = append(logins, withSessions(sess))
+		// SIGHUP (hup, installed above) reloads the users file, as
+		// daemons do; the file is watched too.
+		reloader := newUsersReloader(log, cfg.UsersFile, auth)
+		reloader.onChange = sess.endUsers
+		reloader.stale = func(stale bool) { m.usersFileStale.Set(map[bool]float64{false: 0, true: 1}[stale]) }
+		stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
+		defer stopReloads()
 	}
-	reloader := newUsersReloader(log, cfg.UsersFile, auth)
-	reloader.onChange = sess.endUsers
-	stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
-	defer stopReloads()
-	handler := NewServer(log, cfg, auth, auth.store, m, opt.now, withSessions(sess))
+	if auth != nil {
+		passwords, ready = auth, auth.ready
+		log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
+			"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
+	}
+	if cfg.OIDC != nil {
+		// Discovery and keys in the background: tokend serves (and
+		// /readyz says not ready) while the provider is unreachable.
+		idp := newOIDCLogin(cfg.OIDC, log, nil, opt.now)
+		m.withOIDCMetrics()
+		idp.keys.onFetch = m.noteKeyFetch
+		oidcCtx, stopOIDC := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { idp.run(oidcCtx) })
+		defer wg.Wait()
+		defer stopOIDC()
+		logins = append(logins, withOIDC(idp))
+		log.Info("ID token logins on", "issuer", cfg.OIDC.Issuer, "identity_claim", cfg.OIDC.IdentityClaim, "passwords", passwords != nil)
+	}
+	handler := NewServer(log, cfg, passwords, ready, m, opt.now, logins...)
 
-	api := newHTTPServer(handler, log)
+	errs := newServerErrors(log, opt.now, serverErrorInterval)
+	api := newHTTPServer(handler, errs)
 	if cfg.TLSCert != nil {
 		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cfg.TLSCert}}
 	}
 	servers := []*listening{{setting: "LISTEN_ADDR", addr: cfg.ListenAddr, srv: api}}
 	if cfg.MetricsAddr != "" {
-		mux := adminRoutes(log, m, auth.limits, opt.pprof)
-		addAdminRoutes(mux, log, sess)
-		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, log)})
-
+		var limits *loginLimits
+		if auth != nil {
+			limits = auth.limits
+		}
+		mux := adminRoutes(log, m, limits, opt.pprof)
+		if sess != nil {
+			addAdminRoutes(mux, log, sess)
+		}
+		servers = append(servers, &listening{setting: "METRICS_ADDR", addr: cfg.MetricsAddr, srv: newHTTPServer(mux, errs)})
 	}
 	for i, l := range servers {
 		if l.ln, err = net.Listen("tcp", l.addr); err != nil {
@@ -123,8 +191,9 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	// Only now: a banner with a password for a server that failed to
 	// start would mislead.
 	fmt.Fprint(stdout, banner)
-	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", users.Len(),
-		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(), "dev", cfg.Dev}
+	attrs := []any{"addr", servers[0].ln.Addr().String(), "tls", cfg.TLSCert != nil, "users", usersSummary(cfg, users), "oidc", cfg.OIDC != nil,
+		"default_grants", cfg.DefaultGrants.String(), "enabled_grants", cfg.EnabledGrants.String(),
+		"cors_allowed_origins", corsSummary(cfg.CORSOrigins), "dev", cfg.Dev}
 	if len(servers) > 1 {
 		attrs = append(attrs, "metrics_addr", servers[1].ln.Addr().String())
 	}
@@ -168,8 +237,9 @@ type listening struct {
 }
 
 // newHTTPServer returns an http.Server with tokend's limits; its own
-// errors (TLS handshakes, malformed requests) go to log as warnings.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// errors (TLS handshakes, malformed requests) go to errs, which logs them
+// as warnings, throttled.
+func newHTTPServer(h http.Handler, errs *serverErrors) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -177,7 +247,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(errs, "", 0),
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"math/big"
 	"net"
@@ -22,6 +24,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,9 +122,9 @@ func TestOperationSettings(t *testing.T) {
 			errs: []string{
 				`LOG_FORMAT is "logfmt": use text or json`,
 				`LOG_LEVEL is "loud": use debug, info, warn or error`,
-				`METRICS_ADDR is "9090": use HOST:PORT or :PORT, such as 127.0.0.1:9090`,
 				`SHUTDOWN_TIMEOUT is "0": use a whole number of seconds from 1 to 600`,
 				`TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither`,
+				`METRICS_ADDR is "9090": use HOST:PORT or :PORT with a port number, such as 127.0.0.1:9090`,
 			}},
 		{name: "key only", env: map[string]string{"TLS_KEY_FILE": keyFile},
 			errs: []string{`TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither`}},
@@ -286,6 +290,47 @@ func TestRunTLS(t *testing.T) {
 	if !strings.Contains(stderr.String(), "tls=true") {
 		t.Errorf("start-up does not say TLS is on: %s", stderr.String())
 	}
+	// A scanner's failed handshakes come at any rate: one line a minute
+	// says how many there were, not one line each.
+	for range 20 {
+		old.Get(base + "/healthz")
+	}
+	old.CloseIdleConnections()
+	if n := strings.Count(stderr.String(), `kind="http: TLS handshake error"`); n != 1 {
+		t.Errorf("21 failed handshakes logged %d lines, want 1:\n%s", n, stderr.String())
+	}
+}
+
+// TestServerErrorsThrottled: each kind of net/http server error is logged at
+// most once an interval, with how many there were since its last line.
+func TestServerErrorsThrottled(t *testing.T) {
+	var logs bytes.Buffer
+	clock := specTime
+	errs := newServerErrors(newLogger(&logs, "text", slog.LevelInfo), func() time.Time { return clock }, time.Minute)
+	l := stdlog.New(errs, "", 0)
+	handshake := func(port int) { l.Printf("http: TLS handshake error from 192.0.2.1:%d: EOF", port) }
+	handshake(1)
+	for p := 2; p <= 5; p++ {
+		clock = clock.Add(time.Second)
+		handshake(p)
+	}
+	l.Printf("http: URL query contains semicolon, which is no longer a supported separator; parts of the query may be stripped when parsed; see golang.org/issue/25192")
+	clock = specTime.Add(61 * time.Second)
+	handshake(6)
+	handshake(7)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		_, rest, _ := strings.Cut(line, " level=")
+		lines = append(lines, "level="+rest)
+	}
+	want := []string{
+		`level=WARN msg="http server error" kind="http: TLS handshake error" count=1 per=1m0s last="http: TLS handshake error from 192.0.2.1:1: EOF"`,
+		`level=WARN msg="http server error" kind="http: URL query contains semicolon" count=1 per=1m0s last="http: URL query contains semicolon, which is no longer a supported separator; parts of the query may be stripped when parsed; see golang.org/issue/25192"`,
+		`level=WARN msg="http server error" kind="http: TLS handshake error" count=5 per=1m0s last="http: TLS handshake error from 192.0.2.1:6: EOF"`,
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("logs:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // heldRequest is a POST /token whose handler is running: its headers are
@@ -348,6 +393,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // environment; the channel receives its exit.
 func startBinary(t *testing.T, env map[string]string) (*exec.Cmd, <-chan error, *syncBuffer) {
 	t.Helper()
+	cmd, exited, stderr := startBinaryNoWait(t, env)
+	waitReady(t, "http://"+env["LISTEN_ADDR"], exited)
+	return cmd, exited, stderr
+}
+
+// startBinaryNoWait is startBinary without waiting for tokend to be ready.
+func startBinaryNoWait(t *testing.T, env map[string]string) (*exec.Cmd, <-chan error, *syncBuffer) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tokend")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -365,8 +418,73 @@ func startBinary(t *testing.T, env map[string]string) (*exec.Cmd, <-chan error, 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill() })
-	waitReady(t, "http://"+env["LISTEN_ADDR"], exited)
 	return cmd, exited, &stderr
+}
+
+// TestSIGHUPDuringStartUp: a SIGHUP while tokend is still starting (here,
+// hashing its dummy password at the users' cost 13) must not end it, as
+// SIGHUP's default action does; once serving, it still reloads.
+func TestSIGHUPDuringStartUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	env := testEnv(t)
+	// alice's password, at cost 13: the dummy hash made at start-up
+	// takes about half a second of CPU.
+	const slowHash = "$2a$13$GTIKmpyv47k25v6VFy35puH.GUsrL2S.P6i6Hsn11TmupxPZpzCpG"
+	if err := os.WriteFile(env["USERS_FILE"], []byte("alice:"+slowHash+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, exited, stderr := startBinaryNoWait(t, env)
+	// The Go runtime ends a process on SIGHUP until main asks for it,
+	// which no program can help: wait until tokend is past that, in
+	// bcrypt, which the CPU time it has used (50ms and more) shows.
+	waitFor(t, "tokend to start hashing", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("exited during start-up: %v\n%s", err, stderr.String())
+		default:
+		}
+		return cpuTicks(t, cmd.Process.Pid) >= 5
+	})
+	url := "http://" + env["LISTEN_ADDR"] + "/healthz"
+	hups := 0
+	waitFor(t, "tokend to serve", func() bool {
+		if err := cmd.Process.Signal(syscall.SIGHUP); err == nil {
+			hups++
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("SIGHUP %d during start-up ended tokend: %v\n%s", hups, err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Errorf("exit after %d SIGHUPs during start-up: %v\n%s", hups, err, stderr.String())
+	}
+}
+
+// cpuTicks returns the clock ticks of CPU time process pid has used, from
+// /proc (the test skips where there is none).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc to tell when tokend is starting: %v", err)
+	}
+	// Fields after the command name (in parentheses): utime and stime
+	// are the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return utime + stime
 }
 
 // waitClosed waits until addr refuses connections: shutdown has begun.

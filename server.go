@@ -12,17 +12,20 @@ import (
 // limits go around it here, where the client address is known); users is
 // what /readyz checks; m collects the metrics. opts add ways of logging in
 // beside passwords.
-func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userStore, m *metrics, now func() time.Time, opts ...loginOption) http.Handler {
+func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users readiness, m *metrics, now func() time.Time, opts ...loginOption) http.Handler {
 	minter := NewMinter(cfg.AccountSID, cfg.APIKeySID, cfg.APIKeySecret, cfg.Region)
 	mux := http.NewServeMux()
 	// An auth stack brings the limits it charges; any other auth gets its own.
 	var limits *loginLimits
-	if s, ok := auth.(*authStack); ok {
+	if s, ok := auth.(*authStack); ok && s != nil {
 		limits = s.limits
 	} else {
 		limits = newLoginLimits(cfg.Limits, now)
 	}
-	logins := &signIn{auth: limits.guard(auth, cfg.BcryptMaxWait)}
+	logins := &signIn{limits: limits}
+	if auth != nil {
+		logins.auth = limits.guard(auth, cfg.BcryptMaxWait)
+	}
 	for _, opt := range opts {
 		opt(logins)
 	}
@@ -36,7 +39,7 @@ func NewServer(log *slog.Logger, cfg *Config, auth Authenticator, users *userSto
 func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metrics) http.Handler {
 	h := recordRoute(mux)
 	h = secureHeaders(h)
-	h = allowCORS(cfg.CORSOrigins)(h)
+	h = allowCORS(cfg.CORSOrigins, newCORSRefusals(log, time.Now))(h)
 	h = recoverPanics(log)(h)
 	h = observe(log, m, cfg.TrustedProxies)(h)
 	return h
@@ -44,19 +47,20 @@ func withMiddleware(mux *http.ServeMux, log *slog.Logger, cfg *Config, m *metric
 
 // addRoutes lists the whole API surface in one place. With METRICS_ADDR set,
 // /metrics is served there instead (serve), away from /token.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users *userStore, m *metrics, now func() time.Time) {
+func addRoutes(mux *http.ServeMux, log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, limits *loginLimits, users readiness, m *metrics, now func() time.Time) {
 	mux.Handle("/token", limits.limitRequests(log)(handleToken(log, cfg, minter, logins, now)))
+	mux.Handle("/zoom/token", limits.limitRequests(log)(handleZoomToken(log, cfg, newZoomMinter(cfg.Zoom), logins, now)))
 	if logins.sessions != nil {
 		mux.Handle("/logout", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodPost)))
 		mux.Handle("/session", limits.limitRequests(log)(handleLogout(log, logins.sessions, http.MethodDelete)))
 	}
 	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/readyz", handleReadyz(log, users, logins.sessions, limits))
+	mux.Handle("/readyz", handleReadyz(log, users, logins.auth != nil, logins.oidc, logins.sessions, limits))
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", handleMetrics(log, m))
 	}
 	if cfg.DemoPage {
-		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev))
+		mux.Handle("/{$}", handleDemoPage(log, cfg.Dev, cfg.OIDC != nil))
 	}
 	mux.Handle("/", handleNotFound(log))
 }
@@ -86,24 +90,33 @@ func handleHealthz() http.Handler {
 }
 
 // handleReadyz answers 200 while tokend can issue tokens: its configuration
-// is valid (it would not have started otherwise) and users are loaded.
-// Otherwise 503, so a load balancer sends logins elsewhere.
+// is valid (it would not have started otherwise), users are loaded when
+// passwords are on, and with OIDC on, the identity provider's keys have
+// been fetched once. Otherwise 503, so a load balancer sends logins
+// elsewhere; with a user database, "users are loaded" means it answers.
+// A provider that goes down later does not make tokend unready:
+// tokens signed by the keys it holds keep working.
 //
 // A session store that does not answer is said in the body but keeps the
 // 200: password logins still work, and every replica shares the one Redis,
 // so a 503 would take them all out of the balancer for what only sessions
 // need.
-func handleReadyz(log *slog.Logger, users *userStore, sess *sessions, limits *loginLimits) http.Handler {
+func handleReadyz(log *slog.Logger, users readiness, passwords bool, idp *oidcLogin, sess *sessions, limits *loginLimits) http.Handler {
+	if users == nil {
+		users = (*userStore)(nil)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		loaded := 0
-		if users != nil {
-			if u := users.Load(); u != nil {
-				loaded = u.Len()
+		if idp != nil {
+			if why := idp.ready(); why != "" {
+				writeError(w, r, log, Errorf(EUNAVAILABLE, "%s", why))
+				return
 			}
 		}
-		if loaded == 0 {
-			writeError(w, r, log, Errorf(EUNAVAILABLE, "no users are loaded, so no login can succeed; add one with `tokend user add NAME`"))
-			return
+		if passwords && idp == nil {
+			if err := users.Ready(r.Context()); err != nil {
+				writeError(w, r, log, err)
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -168,9 +168,66 @@ func TestParseUsers(t *testing.T) {
 			wantErr: file + `:2: user "alice": malformed bcrypt hash`,
 		},
 		{
+			name: "bcrypt cost 17, the highest accepted",
+			in:   "alice:$2y$17$" + ha[7:] + "\n",
+			want: map[string]string{"alice": "$2y$17$" + ha[7:]},
+		},
+		{
+			name: "bcrypt cost 18 refused",
+			in:   "alice:$2y$18$" + ha[7:] + "\n",
+			wantErr: file + `:1: user "alice": bcrypt cost 18 is above tokend's maximum of 17 (each step doubles the time of every login: cost 18 would take about 12.8s); ` +
+				"rehash it with `tokend user add`, which uses cost 12",
+		},
+		{
+			name: "bcrypt cost 31 refused",
+			in:   "alice:$2b$31$" + ha[7:] + "\n",
+			wantErr: file + `:1: user "alice": bcrypt cost 31 is above tokend's maximum of 17 (each step doubles the time of every login: cost 31 would take about 29 hours); ` +
+				"rehash it with `tokend user add`, which uses cost 12",
+		},
+		{
 			name:    "bcrypt cost not a number",
 			in:      "alice:$2y$xx$" + ha[7:] + "\n",
 			wantErr: file + `:1: user "alice": malformed bcrypt hash`,
+		},
+		{
+			name: "letters, marks and symbols of any script",
+			in:   "zoë:" + ha + "\nJosé_Müller:" + hb + "\n山田:" + ha + "\n",
+			want: map[string]string{"zoë": ha, "José_Müller": hb, "山田": ha},
+		},
+		{
+			name:    "byte-order mark",
+			in:      "\uFEFFalice:" + ha + "\n",
+			wantErr: file + ":1: the file starts with a UTF-8 byte-order mark (as Windows Notepad saves): save it as UTF-8 without a BOM, or remove the first 3 bytes",
+		},
+		{
+			name:    "byte-order mark before a comment",
+			in:      "\uFEFF# users\nalice:" + ha + "\n",
+			wantErr: file + ":1: the file starts with a UTF-8 byte-order mark (as Windows Notepad saves): save it as UTF-8 without a BOM, or remove the first 3 bytes",
+		},
+		{
+			name:    "name not UTF-8",
+			in:      "alice:" + ha + "\nbo\xffb:" + hb + "\n",
+			wantErr: file + `:2: user "bo\xffb": is not valid UTF-8`,
+		},
+		{
+			name:    "invisible character in a name",
+			in:      "alice\u200b:" + ha + "\n",
+			wantErr: file + `:1: user "alice\u200b": contains the invisible character U+200B; a name must read as it is`,
+		},
+		{
+			name:    "terminal escape in a name",
+			in:      "\x1b]0;pwned\a:" + ha + "\n",
+			wantErr: file + `:1: user "\x1b]0;pwned\a": contains the control character U+001B; a name must be printable`,
+		},
+		{
+			name:    "bcrypt with characters outside its alphabet",
+			in:      "alice:" + ha[:29] + "!" + ha[30:] + "\n",
+			wantErr: file + `:1: user "alice": malformed bcrypt hash: character 30 is not one bcrypt uses (./A-Za-z0-9)`,
+		},
+		{
+			name:    "bcrypt with a non-ASCII character",
+			in:      "alice:" + ha[:58] + "é" + "\n",
+			wantErr: file + `:1: user "alice": malformed bcrypt hash: character 59 is not one bcrypt uses (./A-Za-z0-9)`,
 		},
 		{
 			name:    "duplicate user",
@@ -374,8 +431,12 @@ func TestUserAddNewFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 {
-		t.Errorf("dir holds %d files, want only the users file (no temporary left behind)", len(entries))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"users.htpasswd", "users.htpasswd.lock"}; !slices.Equal(names, want) {
+		t.Errorf("dir holds %q, want %q (no temporary left behind)", names, want)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -515,6 +576,15 @@ func TestUserAddRefuses(t *testing.T) {
 		{"leading space", add(" alice"), "pw\n", "a user name cannot start or end with a space"},
 		{"trailing tab", add("alice\t"), "pw\n", "a user name cannot start or end with a space"},
 		{"too long", add(strings.Repeat("é", 257)), "pw\n", "a user name can have at most 256 characters"},
+		{"not UTF-8", add("al\xffice"), "pw\n", "the user name is not valid UTF-8"},
+		{"zero width space", add("alice\u200b"), "pw\n", "the user name contains the invisible character U+200B; a name must read as it is"},
+		{"right-to-left override", add("\u202eecila"), "pw\n", "the user name contains the invisible character U+202E; a name must read as it is"},
+		{"Hangul filler", add("al\u3164ice"), "pw\n", "the user name contains the invisible character U+3164; a name must read as it is"},
+		{"no-break space", add("bob\u00a0smith"), "pw\n", "the user name contains U+00A0, a space other than ' ' that looks like one"},
+		{"ideographic space", add("bob\u3000smith"), "pw\n", "the user name contains U+3000, a space other than ' ' that looks like one"},
+		{"terminal escape", add("\x1b[31malice"), "pw\n", "the user name contains the control character U+001B; a name must be printable"},
+		{"C1 control", add("alice\u009b"), "pw\n", "the user name contains the control character U+009B; a name must be printable"},
+		{"private use", add("alice\ue000"), "pw\n", "the user name contains U+E000, a character that is unassigned or private: a name must be printable"},
 		{"no name", []string{"add", "--env-file", env}, "pw\n", "usage"},
 		{"two names", []string{"add", "--env-file", env, "alice", "bob"}, "pw\n", "usage"},
 		{"unknown flag", []string{"add", "--cost", "4", "alice"}, "pw\n", "usage"},
@@ -663,14 +733,13 @@ func TestBcryptAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	bobY := append([]byte("$2y$"), bob[4:]...) // as htpasswd -B writes it
-	store := newUserStore(&Users{hashes: map[string][]byte{"alice": alice, "bob": bobY}})
+	store := newUserStore(newUsers(map[string][]byte{"alice": alice, "bob": bobY}))
 	auth, err := newBcryptAuth(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An unknown user costs as much as a known one.
-	if cost, err := bcrypt.Cost(*auth.dummy.Load()); err != nil || cost != bcrypt.MinCost+1 {
-		t.Errorf("dummy cost = %d, %v; want the users' highest, %d", cost, err, bcrypt.MinCost+1)
+	if got := store.Load().TargetCost(); got != bcrypt.MinCost+1 {
+		t.Errorf("target cost = %d; want the users' highest, %d", got, bcrypt.MinCost+1)
 	}
 
 	tests := []struct {
@@ -697,7 +766,7 @@ func TestBcryptAuth(t *testing.T) {
 	check(t)
 
 	// A reload swaps the whole set: carol is in, alice and bob are out.
-	store.Store(&Users{hashes: map[string][]byte{"carol": usersTestHash(t, "carol-pw")}})
+	store.Store(newUsers(map[string][]byte{"carol": usersTestHash(t, "carol-pw")}))
 	tests = []struct {
 		user, password string
 		want           error
@@ -707,6 +776,103 @@ func TestBcryptAuth(t *testing.T) {
 		{"bob", "bob-pw", errBadCredentials},
 	}
 	check(t)
+}
+
+// TestBcryptAuthUniformCost: whatever mix of costs the file holds, an
+// unknown user, a wrong password and a right one each spend the bcrypt
+// work of one check at the file's highest cost (2^cost rounds), so timing
+// tells none of them apart.
+func TestBcryptAuthUniformCost(t *testing.T) {
+	hashAt := func(password string, cost int) []byte {
+		h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	store := newUserStore(newUsers(map[string][]byte{
+		"low":  hashAt("low-pw", 4), // as htpasswd -B -C 4 writes
+		"mid":  hashAt("mid-pw", 5),
+		"high": hashAt("high-pw", 7),
+	}))
+	auth, err := newBcryptAuth(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var costs []int
+	auth.compare = func(hash []byte, password string) bool {
+		c, err := bcrypt.Cost(hash)
+		if err != nil {
+			t.Fatalf("compared against a malformed hash: %v", err)
+		}
+		costs = append(costs, c)
+		return checkPassword(hash, password)
+	}
+	tests := []struct {
+		user, password string
+		want           error
+		wantCosts      []int
+	}{
+		{"nobody", "pw", errBadCredentials, []int{7}},
+		{"high", "wrong", errBadCredentials, []int{7}},
+		{"high", "high-pw", nil, []int{7}},
+		{"mid", "wrong", errBadCredentials, []int{5, 5, 6}},
+		{"mid", "mid-pw", nil, []int{5, 5, 6}},
+		{"low", "wrong", errBadCredentials, []int{4, 4, 5, 6}},
+		{"low", "low-pw", nil, []int{4, 4, 5, 6}},
+	}
+	for _, tt := range tests {
+		costs = nil
+		if err := auth.Authenticate(context.Background(), tt.user, tt.password); err != tt.want {
+			t.Errorf("%s/%s: %v, want %v", tt.user, tt.password, err, tt.want)
+		}
+		if !slices.Equal(costs, tt.wantCosts) {
+			t.Errorf("%s/%s: checked at costs %v, want %v", tt.user, tt.password, costs, tt.wantCosts)
+		}
+		rounds := 0
+		for _, c := range costs {
+			rounds += 1 << c
+		}
+		if rounds != 1<<7 {
+			t.Errorf("%s/%s: %d bcrypt rounds, want %d as for everyone", tt.user, tt.password, rounds, 1<<7)
+		}
+	}
+}
+
+// TestCostWarnings: start-up, reloads and `tokend check` name the users
+// whose cost is below the file's highest, and a file whose highest is low.
+func TestCostWarnings(t *testing.T) {
+	at := func(cost int) []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("pw"), cost)
+		return h
+	}
+	tests := []struct {
+		name  string
+		users map[string][]byte
+		want  []string
+	}{
+		{"none", map[string][]byte{}, nil},
+		{"all at 10", map[string][]byte{"a": at(10), "b": at(10)}, nil},
+		{"mixed", map[string][]byte{"a": at(10), "bob": at(5), "carol": at(4)}, []string{
+			"f: 2 of 3 users have a bcrypt cost below the file's highest, 10: bob (5), carol (4); their logins are padded to cost 10 so that timing does not tell users apart, " +
+				"which spends that CPU without the strength: rehash them with `tokend user add NAME`",
+		}},
+		{"low", map[string][]byte{"a": at(5)}, []string{
+			"f: the highest bcrypt cost is 5 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with `tokend user add NAME` (cost 12) or `htpasswd -B -C 12`",
+		}},
+		{"many", map[string][]byte{"a": at(6), "b": at(4), "c": at(4), "d": at(4), "e": at(4), "f": at(4), "g": at(4), "h": at(4)}, []string{
+			"f: 7 of 8 users have a bcrypt cost below the file's highest, 6: b (4), c (4), d (4), e (4), f (4) and 2 more; their logins are padded to cost 6 so that timing does not tell users apart, " +
+				"which spends that CPU without the strength: rehash them with `tokend user add NAME`",
+			"f: the highest bcrypt cost is 6 (htpasswd -B uses 5 unless given -C), cheap to crack if the file leaks: rehash with `tokend user add NAME` (cost 12) or `htpasswd -B -C 12`",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := costWarnings(newUsers(tt.users), "f"); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
 }
 
 // writeTestFile writes content to dir/name, readable by its owner only, and
