@@ -103,10 +103,6 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			return err
 		}
 		defer rdb.Close()
-		// The login budgets are shared through the same client; Redis's
-		// clock decides (now is nil).
-		auth.limits.useRedis(rdb, cfg.RedisPrefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil, log,
-			func(up bool) { m.limitsStoreUp.Set(map[bool]float64{false: 0, true: 1}[up]) })
 	}
 	if cfg.UsersDB.URL != "" {
 		db, sample, err := openUsersDB(ctx, log, cfg, health)
@@ -144,6 +140,12 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	}
 	if auth != nil {
 		passwords, ready = auth, auth.ready
+		if rdb != nil {
+			// The login budgets are shared through the same client;
+			// Redis's clock decides (now is nil).
+			auth.limits.useRedis(rdb, cfg.RedisPrefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil, log,
+				func(up bool) { m.limitsStoreUp.Set(map[bool]float64{false: 0, true: 1}[up]) })
+		}
 		log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
 			"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))
 	}
