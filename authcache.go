@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"tokend/internal/limits"
 	userstore "tokend/internal/users"
 )
 
@@ -207,7 +208,7 @@ func (c *cachedAuth) makeRoom(now time.Time) {
 		return
 	}
 	// The soonest to expire goes first.
-	evictSampled(c.entries, func(e cacheEntry) float64 { return -float64(e.expires.UnixNano()) })
+	limits.EvictSampled(c.entries, func(e cacheEntry) float64 { return -float64(e.expires.UnixNano()) })
 }
 
 // forget drops every entry of the named users, whose hash changed or who

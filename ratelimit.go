@@ -40,29 +40,7 @@ type Limits struct {
 const (
 	sweepEvery     = time.Minute
 	sweepFullEvery = time.Second
-	evictSample    = 8
 )
-
-// evictSampled deletes, of evictSample entries of m taken at random (Go's
-// map order), the one whose score is highest: a bounded table makes room
-// in constant time, and what it forgets is chosen, not arbitrary. The
-// verification cache and the login limits both use it.
-func evictSampled[K comparable, V any](m map[K]V, score func(V) float64) {
-	var (
-		victim K
-		best   = math.Inf(-1)
-		n      int
-	)
-	for k, v := range m {
-		if s := score(v); n == 0 || s > best {
-			victim, best = k, s
-		}
-		if n++; n == evictSample {
-			break
-		}
-	}
-	delete(m, victim)
-}
 
 // budgetTable is one budget of the login limits (see limits.Table); the
 // in-memory one is limits.Memory, the shared one limits.Shared.

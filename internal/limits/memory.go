@@ -268,14 +268,14 @@ func (b *Memory) sweep(now time.Time) {
 // with the most tokens left, which forgets the least. A locked key is kept
 // unless every key sampled is locked as well.
 func (b *Memory) evict(now time.Time) {
-	evictSampled(b.entries, func(e *budget) float64 { return e.lim.TokensAt(now) - float64(e.pending) })
+	EvictSampled(b.entries, func(e *budget) float64 { return e.lim.TokensAt(now) - float64(e.pending) })
 }
 
-// evictSampled deletes, of evictSample entries of m taken at random (Go's
+// EvictSampled deletes, of evictSample entries of m taken at random (Go's
 // map order), the one whose score is highest: a bounded table makes room
 // in constant time, and what it forgets is chosen, not arbitrary. The
 // verification cache and the login limits both use it.
-func evictSampled[K comparable, V any](m map[K]V, score func(V) float64) {
+func EvictSampled[K comparable, V any](m map[K]V, score func(V) float64) {
 	var (
 		victim K
 		best   = math.Inf(-1)
