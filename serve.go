@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -114,21 +115,16 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			return err
 		}
 		logins = append(logins, withMaxPassword(maxDBPasswordBytes))
-		// Sessions check a renewal against the users file's hashes; over
-		// a database they would end at once, so they stay off.
-		log.Info("login sessions off: they need USERS_FILE, not USERS_DATABASE_URL")
+		// A renewal looks the user up in the database: a changed
+		// password, a disabled or deleted user ends the session there.
+		sess = startSessions(ctx, log, cfg, rdb, auth, m, opt.now)
+		sess.users = storeCredentials(db, health.down)
+		logins = append(logins, withSessions(sess))
 	} else if users != nil {
 		if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {
 			return err
 		}
-		sess = newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, opt.now)
-		log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
-			"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
-		if rdb != nil {
-			if err := sess.ping(ctx); err != nil {
-				log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
-			}
-		}
+		sess = startSessions(ctx, log, cfg, rdb, auth, m, opt.now)
 		logins = append(logins, withSessions(sess))
 		// SIGHUP (hup, installed above) reloads the users file, as
 		// daemons do; the file is watched too.
@@ -272,4 +268,18 @@ func shutdown(servers []*listening, timeout time.Duration) error {
 		return fmt.Errorf("shutdown: requests still in flight after SHUTDOWN_TIMEOUT (%s) were cut off: %w", timeout, err)
 	}
 	return nil
+}
+
+// startSessions makes the login sessions (in Redis with REDIS_URL, else in
+// memory) and says how they are set up.
+func startSessions(ctx context.Context, log *slog.Logger, cfg *Config, rdb *redis.Client, auth *authStack, m *metrics, now func() time.Time) *sessions {
+	sess := newSessions(newSessionStore(cfg, rdb), cfg.Sessions, cfg.CORSOrigins, auth.store, log, m, now)
+	log.Info("login sessions", "store", sessionStoreName(rdb), "idle_timeout", cfg.Sessions.IdleTimeout.String(),
+		"max_age", cfg.Sessions.MaxAge.String(), "samesite", sameSiteName(cfg.Sessions.SameSite))
+	if rdb != nil {
+		if err := sess.ping(ctx); err != nil {
+			log.Warn("starting anyway: password logins work without Redis, and sessions start once it answers")
+		}
+	}
+	return sess
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tokend/internal/session"
+	userstore "tokend/internal/users"
 )
 
 // sessionCookie is the session cookie's name. The __Host- prefix makes
@@ -54,7 +55,7 @@ type sessions struct {
 	store   session.Store
 	cfg     SessionConfig
 	origins []string   // CORS_ALLOWED_ORIGINS: other origins that may use the cookie
-	users   *userStore // a renewal checks that the user and password are unchanged
+	users   userHashes // a renewal checks that the user and password are unchanged
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
@@ -62,9 +63,39 @@ type sessions struct {
 }
 
 func newSessions(store session.Store, cfg SessionConfig, origins []string, users *userStore, log *slog.Logger, m *metrics, now func() time.Time) *sessions {
-	s := &sessions{store: store, cfg: cfg, origins: origins, users: users, log: log, m: m, now: now}
+	s := &sessions{store: store, cfg: cfg, origins: origins, users: fileCredentials(users), log: log, m: m, now: now}
 	s.up.Store(true)
 	return s
+}
+
+// userHashes looks up a user's stored hash for the sessions: ok false for
+// a user who is gone (or disabled), err for a store that cannot answer
+// (already the 503 to send).
+type userHashes func(ctx context.Context, name string) (hash []byte, ok bool, err error)
+
+// fileCredentials reads the users file as last loaded.
+func fileCredentials(users *userStore) userHashes {
+	return func(_ context.Context, name string) ([]byte, bool, error) {
+		hash, ok := users.Lookup(name)
+		return hash, ok, nil
+	}
+}
+
+// storeCredentials reads a user store (the user database) on every
+// renewal, so a changed password, a disabled or a deleted user ends the
+// session at its next renewal; down turns a store that cannot answer into
+// the 503 the logins send (and logs it once).
+func storeCredentials(store userstore.Store, down func(error) error) userHashes {
+	return func(ctx context.Context, name string) ([]byte, bool, error) {
+		hash, err := store.Lookup(ctx, name)
+		switch {
+		case errors.Is(err, userstore.ErrNotFound):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, down(err)
+		}
+		return []byte(hash), true, nil
+	}
 }
 
 // withSessions makes a server's logins start and accept sessions.
@@ -181,7 +212,11 @@ func (s *sessions) renew(r *http.Request, secret string) (session.Session, error
 	if rl := requestLogFrom(r.Context()); rl != nil {
 		rl.session = sess.ID
 	}
-	if reason := s.userChanged(sess); reason != "" {
+	reason, err := s.userChanged(r.Context(), sess)
+	if err != nil {
+		return session.Session{}, err
+	}
+	if reason != "" {
 		if err := s.store.Delete(ctx, key); err == nil {
 			s.m.sessionsEnded.WithLabelValues(reason).Inc()
 		}
@@ -193,15 +228,17 @@ func (s *sessions) renew(r *http.Request, secret string) (session.Session, error
 }
 
 // userChanged says why the session's user can no longer use it, or "".
-func (s *sessions) userChanged(sess session.Session) string {
-	hash, ok := s.users.Lookup(sess.User)
+func (s *sessions) userChanged(ctx context.Context, sess session.Session) (string, error) {
+	hash, ok, err := s.users(ctx, sess.User)
 	switch {
+	case err != nil:
+		return "", err
 	case !ok:
-		return endUserRemoved
+		return endUserRemoved, nil
 	case session.CredentialOf(hash) != sess.Credential:
-		return endPasswordChanged
+		return endPasswordChanged, nil
 	}
-	return ""
+	return "", nil
 }
 
 // endUsers ends at once the sessions of users whose password changed or
@@ -244,9 +281,9 @@ func wantsSession(r *http.Request, asked *bool) bool {
 // cookie. A store that does not answer costs the session, not the token:
 // the login has succeeded, so it is logged and the answer has no cookie.
 func (s *sessions) start(w http.ResponseWriter, r *http.Request, user string) (session.Session, bool) {
-	hash, ok := s.users.Lookup(user)
-	if !ok {
-		return session.Session{}, false // removed by a reload during the login
+	hash, ok, err := s.users(r.Context(), user)
+	if err != nil || !ok {
+		return session.Session{}, false // removed during the login, or the store stopped answering
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), sessionOpTimeout)
 	defer cancel()

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"tokend/internal/passhash"
+	"tokend/internal/session"
 	userstore "tokend/internal/users"
 	"tokend/internal/users/userstest"
 )
@@ -197,8 +198,87 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Handler = NewServer(log, cfg, auth, auth.ready, newMetrics(), time.Now, withMaxPassword(maxDBPasswordBytes))
+	cfg.Sessions = SessionConfig{IdleTimeout: time.Hour, MaxAge: 2 * time.Hour, SameSite: http.SameSiteStrictMode, PerUser: 10, MaxSessions: 100}
+	m := newMetrics()
+	sess := newSessions(session.NewMemoryStore(100), cfg.Sessions, nil, auth.store, log, m, time.Now)
+	sess.users = storeCredentials(db, s.health.down)
+	s.Handler = NewServer(log, cfg, auth, auth.ready, m, time.Now, withMaxPassword(maxDBPasswordBytes), withSessions(sess))
 	return s
+}
+
+// sessionLogin logs in asking for a session and returns its cookie.
+func (s *dbServer) sessionLogin(t *testing.T, user, password string) *http.Cookie {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"username": user, "password": password, "session": true})
+	req := httptest.NewRequest("POST", "/token", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "127.0.0.7:5555"
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	for _, c := range w.Result().Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("login with a session: %d %s, no cookie", w.Code, w.Body)
+	return nil
+}
+
+// renew asks for a token with the session cookie alone and returns the
+// status and the problem's detail.
+func (s *dbServer) renew(c *http.Cookie) (int, string) {
+	req := httptest.NewRequest("POST", "/token", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "127.0.0.7:5555"
+	req.AddCookie(c)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	var p struct{ Detail string }
+	json.Unmarshal(w.Body.Bytes(), &p)
+	return w.Code, p.Detail
+}
+
+// TestUserDatabaseSessions: sessions work over the user database, and each
+// renewal asks it: a changed password, a disabled or a deleted user ends
+// the session; a database that does not answer is a 503, never a 401 that
+// would end a good session in the page's eyes.
+func TestUserDatabaseSessions(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("old password"), bcrypt.MinCost)
+	s := newDBServer(t, map[string][2]string{"alice": {"old password", string(h)}, "bob": {"old password", string(h)}}, 100)
+	alice := s.sessionLogin(t, "alice", "old password")
+	if code, detail := s.renew(alice); code != 200 {
+		t.Fatalf("renewal: %d %s; want 200", code, detail)
+	}
+
+	s.proxy.stop()
+	if code, detail := s.renew(alice); code != 503 {
+		t.Errorf("renewal with the database down: %d %s; want 503", code, detail)
+	}
+	s.proxy.start()
+	if code, detail := s.renew(alice); code != 200 {
+		t.Fatalf("renewal once the database is back: %d %s; want 200", code, detail)
+	}
+
+	h2, _ := bcrypt.GenerateFromPassword([]byte("new password"), bcrypt.MinCost)
+	s.exec(t, "UPDATE "+s.table+" SET password = $1 WHERE username = 'alice'", string(h2))
+	if code, _ := s.renew(alice); code != 401 {
+		t.Errorf("renewal after a password change: %d; want 401", code)
+	}
+	if code, _ := s.renew(alice); code != 401 {
+		t.Errorf("the ended session, again: %d; want 401", code)
+	}
+
+	for _, tt := range []struct{ name, sql string }{
+		{"disabled", "UPDATE " + s.table + " SET is_active = false WHERE username = 'bob'"},
+		{"deleted", "DELETE FROM " + s.table + " WHERE username = 'bob'"},
+	} {
+		s.exec(t, "UPDATE "+s.table+" SET is_active = true WHERE username = 'bob'")
+		bob := s.sessionLogin(t, "bob", "old password")
+		s.exec(t, tt.sql)
+		if code, _ := s.renew(bob); code != 401 {
+			t.Errorf("%s user's renewal: %d; want 401", tt.name, code)
+		}
+	}
 }
 
 func (s *dbServer) exec(t *testing.T, sql string, args ...any) {
