@@ -27,15 +27,22 @@ vet:
 	$(GO) vet ./...
 
 # Every benchmark, with allocations; compare figures as ratios within one run.
-# Then the out-of-process figure (bench-wrk), unless wrk is missing.
+# Then the out-of-process figures (bench-wrk), unless wrk is missing: against
+# a constant-JSON server, and, when a Redis answers (REDIS_URL, default
+# 127.0.0.1:6379), with REDIS_URL set versus without.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 	@if command -v wrk >/dev/null; then $(MAKE) --no-print-directory bench-wrk; \
 	  else echo "bench: wrk is missing, so no out-of-process figure: apt-get install -y wrk"; fi
+	@if ! command -v wrk >/dev/null; then :; \
+	  elif command -v redis-cli >/dev/null && redis-cli -u "$${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then \
+	    REDIS=1 $(MAKE) --no-print-directory bench-wrk; \
+	  else echo "bench: no Redis answers (REDIS_URL), so no with/without-Redis figure"; fi
 
 # The built tokend under wrk (POST /token, warm cache, default middleware)
 # against a constant-JSON net/http server, in the same run: prints the
 # ratios and counts the answers that were not 200 (see docs/benchmarks.md).
+# REDIS=1: tokend with REDIS_URL against tokend without, instead.
 bench-wrk:
 	GO=$(GO) ./scripts/bench-wrk.sh
 

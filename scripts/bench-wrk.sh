@@ -8,6 +8,11 @@
 #
 #   make bench-wrk                        # ROUNDS=5 DURATION=3s CONNS=32 THREADS=2
 #   PPROF=cpu.pprof make bench-wrk         # also a CPU profile of tokend under wrk
+#   REDIS=1 make bench-wrk                 # tokend with REDIS_URL vs without, instead
+#
+# With REDIS=1 the second server is the same binary and .env plus REDIS_URL
+# (REDIS_URL, default redis://127.0.0.1:6379/0) and a REDIS_PREFIX unique to
+# this run, whose keys are deleted afterwards: the ratio is redis/memory.
 #
 # wrk is the Debian package: apt-get install -y wrk
 set -eu
@@ -19,12 +24,22 @@ GO=${GO:-go}
 TOKEND_ADDR=127.0.0.1:${TOKEND_PORT:-18080}
 METRICS=127.0.0.1:${METRICS_PORT:-18090}
 CONST_ADDR=127.0.0.1:${CONST_PORT:-18081}
+REDIS=${REDIS:-}
+BENCH_REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+prefix=tokend-bench-$$-$(date +%s):
 
 command -v wrk >/dev/null || { echo "bench-wrk: wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+if [ -n "$REDIS" ]; then
+	command -v redis-cli >/dev/null || { echo "bench-wrk: REDIS=1 needs redis-cli: apt-get install -y redis-tools" >&2; exit 1; }
+	redis-cli -u "$BENCH_REDIS_URL" ping >/dev/null 2>&1 || { echo "bench-wrk: no Redis answers at $BENCH_REDIS_URL (set REDIS_URL)" >&2; exit 1; }
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 pids=""
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"
+	[ -z "$REDIS" ] || redis-cli -u "$BENCH_REDIS_URL" --scan --pattern "$prefix*" | xargs -r redis-cli -u "$BENCH_REDIS_URL" del >/dev/null
+}
 trap cleanup EXIT INT TERM
 
 (cd "$here" && $GO build -o "$tmp/tokend" . && $GO build -o "$tmp/benchsrv" ./internal/benchsrv)
@@ -56,10 +71,26 @@ until size=$(curl -sf -o /dev/null -w '%{size_download}' -H 'Content-Type: appli
 	i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend did not answer 200:" >&2; cat "$tmp/tokend.log" >&2; exit 1; }
 	sleep 0.1
 done
-"$tmp/benchsrv" -addr "$CONST_ADDR" -size "$size" &
-const_pid=$!
-pids="$pids $const_pid"
-until curl -sf -o /dev/null "http://$CONST_ADDR/"; do sleep 0.1; done
+if [ -n "$REDIS" ]; then
+	# The same binary and .env, plus Redis: the "constant" side becomes tokend
+	# with REDIS_URL, and the ratio is Redis/memory.
+	sed -e "s|^LISTEN_ADDR=.*|LISTEN_ADDR=$CONST_ADDR|" -e "s|^METRICS_ADDR=.*|METRICS_ADDR=127.0.0.1:${REDIS_METRICS_PORT:-18091}|" "$tmp/env" >"$tmp/env.redis"
+	printf 'REDIS_URL=%s\nREDIS_PREFIX=%s\n' "$BENCH_REDIS_URL" "$prefix" >>"$tmp/env.redis"
+	"$tmp/tokend" serve --env-file "$tmp/env.redis" 2>"$tmp/tokend-redis.log" &
+	const_pid=$!
+	pids="$pids $const_pid"
+	i=0
+	until curl -sf -o /dev/null -H 'Content-Type: application/json' -d "$body" "http://$CONST_ADDR/token"; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend with Redis did not answer 200:" >&2; cat "$tmp/tokend-redis.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	redis-cli -u "$BENCH_REDIS_URL" --scan --pattern "$prefix*" | grep -q . || { echo "bench-wrk: tokend wrote no $prefix* keys to Redis" >&2; exit 1; }
+else
+	"$tmp/benchsrv" -addr "$CONST_ADDR" -size "$size" &
+	const_pid=$!
+	pids="$pids $const_pid"
+	until curl -sf -o /dev/null "http://$CONST_ADDR/"; do sleep 0.1; done
+fi
 
 export BENCH_BODY="$body"
 # ticks: CPU time (user + system, in clock ticks) the process has used.
@@ -75,7 +106,13 @@ run() {
 }
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
-echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers) vs constant JSON, $ROUNDS rounds"
+a=token b=constant
+if [ -n "$REDIS" ]; then
+	a=memory b=redis
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers), tokend without REDIS_URL (memory) vs with (redis, prefix $prefix), $ROUNDS rounds"
+else
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers) vs constant JSON, $ROUNDS rounds"
+fi
 ratios=""
 cpus=""
 bad=0
@@ -83,20 +120,29 @@ r=1
 while [ $r -le "$ROUNDS" ]; do
 	if [ $((r % 2)) -eq 1 ]; then c=$(run "http://$CONST_ADDR/token" $const_pid); t=$(run "http://$TOKEND_ADDR/token" $tokend_pid)
 	else t=$(run "http://$TOKEND_ADDR/token" $tokend_pid); c=$(run "http://$CONST_ADDR/token" $const_pid); fi
-	ratio=$(awk -v a="$(field "$t" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", a / b }')
+	if [ -n "$REDIS" ]; then
+		ratio=$(awk -v a="$(field "$t" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", b / a }')
+	else
+		ratio=$(awk -v a="$(field "$t" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", a / b }')
+	fi
 	cpu=$(awk -v a="$(field "$t" cpu_us)" -v b="$(field "$c" cpu_us)" 'BEGIN { printf "%.3f", b / a }')
 	bad=$((bad + $(field "$t" non200) + $(field "$t" socket_errors) + $(field "$c" non200) + $(field "$c" socket_errors)))
-	printf 'round %d: token %s req/s (non-200 %s, p99 %s ms, %s µs CPU each), constant %s req/s (non-200 %s, %s µs CPU each): ratio %s, CPU ratio %s\n' \
-		"$r" "$(field "$t" rps)" "$(field "$t" non200)" "$(field "$t" p99_ms)" "$(field "$t" cpu_us)" \
-		"$(field "$c" rps)" "$(field "$c" non200)" "$(field "$c" cpu_us)" "$ratio" "$cpu"
+	printf 'round %d: %s %s req/s (non-200 %s, p99 %s ms, %s µs CPU each), %s %s req/s (non-200 %s, p99 %s ms, %s µs CPU each): ratio %s, CPU ratio %s\n' \
+		"$r" "$a" "$(field "$t" rps)" "$(field "$t" non200)" "$(field "$t" p99_ms)" "$(field "$t" cpu_us)" \
+		"$b" "$(field "$c" rps)" "$(field "$c" non200)" "$(field "$c" p99_ms)" "$(field "$c" cpu_us)" "$ratio" "$cpu"
 	ratios="$ratios $ratio"
 	cpus="$cpus $cpu"
 	r=$((r + 1))
 done
 summary() { tr ' ' '\n' | grep . | sort -n | awk -v what="$1" '
 	{ v[NR] = $1 } END { printf "%s: median %.3f, range %.3f-%.3f over %d rounds\n", what, v[int((NR + 1) / 2)], v[1], v[NR], NR }'; }
-echo "$ratios" | summary "throughput ratio token/constant (req/s)"
-echo "$cpus" | summary "CPU ratio constant/token (server CPU time per request)"
+if [ -n "$REDIS" ]; then
+	echo "$ratios" | summary "throughput ratio redis/memory (req/s)"
+	echo "$cpus" | summary "CPU ratio redis/memory (tokend CPU time per request, Redis's own not counted)"
+else
+	echo "$ratios" | summary "throughput ratio token/constant (req/s)"
+	echo "$cpus" | summary "CPU ratio constant/token (server CPU time per request)"
+fi
 echo "answers not 200 (or socket errors), both servers, all rounds: $bad"
 if [ -n "${PPROF:-}" ]; then
 	curl -sf -o "$PPROF" "http://$METRICS/debug/pprof/profile?seconds=5" &
