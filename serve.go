@@ -118,7 +118,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		// A renewal looks the user up in the database: a changed
 		// password, a disabled or deleted user ends the session there.
 		sess = startSessions(ctx, log, cfg, rdb, auth, m, opt.now)
-		sess.users = storeCredentials(db, health.down)
+		sess.users = storeCredentials(db, health)
 		logins = append(logins, withSessions(sess))
 	} else if users != nil {
 		if auth, err = newAuthStack(cfg, users, bcryptSlots(cfg), opt.now); err != nil {

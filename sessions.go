@@ -83,16 +83,17 @@ func fileCredentials(users *userStore) userHashes {
 
 // storeCredentials reads a user store (the user database) on every
 // renewal, so a changed password, a disabled or a deleted user ends the
-// session at its next renewal; down turns a store that cannot answer into
-// the 503 the logins send (and logs it once).
-func storeCredentials(store userstore.Store, down func(error) error) userHashes {
+// session at its next renewal; a store that cannot answer is a 503, as for
+// a password login, and health notes it (one log line, /readyz).
+func storeCredentials(store userstore.Store, health *storeHealth) userHashes {
 	return func(ctx context.Context, name string) ([]byte, bool, error) {
 		hash, err := store.Lookup(ctx, name)
 		switch {
 		case errors.Is(err, userstore.ErrNotFound):
 			return nil, false, nil
 		case err != nil:
-			return nil, false, down(err)
+			health.down(err) // logged once, and /readyz and the gauge follow
+			return nil, false, retryLater(EUNAVAILABLE, health.retryAfter, "the user database is unavailable, so the session's user cannot be checked")
 		}
 		return []byte(hash), true, nil
 	}

@@ -201,7 +201,7 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 	cfg.Sessions = SessionConfig{IdleTimeout: time.Hour, MaxAge: 2 * time.Hour, SameSite: http.SameSiteStrictMode, PerUser: 10, MaxSessions: 100}
 	m := newMetrics()
 	sess := newSessions(session.NewMemoryStore(100), cfg.Sessions, nil, auth.store, log, m, time.Now)
-	sess.users = storeCredentials(db, s.health.down)
+	sess.users = storeCredentials(db, s.health)
 	s.Handler = NewServer(log, cfg, auth, auth.ready, m, time.Now, withMaxPassword(maxDBPasswordBytes), withSessions(sess))
 	return s
 }
@@ -251,8 +251,8 @@ func TestUserDatabaseSessions(t *testing.T) {
 	}
 
 	s.proxy.stop()
-	if code, detail := s.renew(alice); code != 503 {
-		t.Errorf("renewal with the database down: %d %s; want 503", code, detail)
+	if code, detail := s.renew(alice); code != 503 || detail != "the user database is unavailable, so the session's user cannot be checked; try again in 5 seconds" {
+		t.Errorf("renewal with the database down: %d %q; want 503 saying the session's user cannot be checked", code, detail)
 	}
 	s.proxy.start()
 	if code, detail := s.renew(alice); code != 200 {
