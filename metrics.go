@@ -102,12 +102,13 @@ func newMetrics() *metrics {
 			Name: "tokend_session_store_up",
 			Help: "1 while the session store (Redis with REDIS_URL) answers, 0 while it does not.",
 		}),
+		limitsStoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokend_limits_store_up",
+			Help: "1 while the login limits store (Redis with REDIS_URL) answers or there is none, 0 while each replica falls back to its own budgets.",
+		}),
 	}
+	// Up with no store at all: nothing is down.
 	m.sessionStoreUp.Set(1)
-	m.limitsStoreUp = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "tokend_limits_store_up",
-		Help: "1 while the login limits store (Redis with REDIS_URL) answers or there is none, 0 while each replica falls back to its own budgets.",
-	})
 	m.limitsStoreUp.Set(1)
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -128,6 +129,18 @@ func newMetrics() *metrics {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
+}
+
+// gaugeSetter sets g to 1 for true and 0 for false: how a yes-or-no gauge
+// (a store that answers, a stale users file) follows its state.
+func gaugeSetter(g prometheus.Gauge) func(bool) {
+	return func(on bool) {
+		if on {
+			g.Set(1)
+		} else {
+			g.Set(0)
+		}
+	}
 }
 
 // noteKeyFetch counts one fetch of the identity provider's keys. The

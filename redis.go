@@ -56,7 +56,7 @@ func newRedisClient(rawURL string) (*redis.Client, error) {
 // quietRedis silences go-redis's own log, which has only a process-wide
 // setting: it writes a line for every failed dial, one per request while
 // Redis is down. tokend says it itself, once when Redis stops answering and
-// once when it answers again (sessions.storeErr and noteUp).
+// once when it answers again (backend.Health).
 var quietRedis sync.Once
 
 type discardRedisLog struct{}

@@ -130,7 +130,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		// daemons do; the file is watched too.
 		reloader := newUsersReloader(log, cfg.UsersFile, auth)
 		reloader.onChange = sess.endUsers
-		reloader.stale = func(stale bool) { m.usersFileStale.Set(map[bool]float64{false: 0, true: 1}[stale]) }
+		reloader.stale = gaugeSetter(m.usersFileStale)
 		stopReloads := reloader.start(ctx, hup, cfg.UsersReloadInterval)
 		defer stopReloads()
 	}
@@ -140,7 +140,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 			// The login budgets are shared through the same client;
 			// Redis's clock decides (now is nil).
 			auth.limits.useRedis(rdb, cfg.RedisPrefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil, log,
-				func(up bool) { m.limitsStoreUp.Set(map[bool]float64{false: 0, true: 1}[up]) })
+				gaugeSetter(m.limitsStoreUp))
 		}
 		log.Info("login guard", "bcrypt_slots", bcryptSlots(cfg), "auth_cache_ttl", cfg.AuthCacheTTL.String(),
 			"users_reload_interval", cfg.UsersReloadInterval.String(), "trusted_proxies", len(cfg.TrustedProxies))

@@ -9,9 +9,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"tokend/internal/backend"
 	"tokend/internal/session"
 	userstore "tokend/internal/users"
 )
@@ -59,13 +59,14 @@ type sessions struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
-	up      atomic.Bool // the store answered last time it was asked
+	health  *backend.Health // whether the store answers: one log line each way, and tokend_session_store_up
 }
 
 func newSessions(store session.Store, cfg SessionConfig, origins []string, users *userStore, log *slog.Logger, m *metrics, now func() time.Time) *sessions {
-	s := &sessions{store: store, cfg: cfg, origins: origins, users: fileCredentials(users), log: log, m: m, now: now}
-	s.up.Store(true)
-	return s
+	return &sessions{store: store, cfg: cfg, origins: origins, users: fileCredentials(users), log: log, m: m, now: now,
+		health: backend.NewHealth(log, gaugeSetter(m.sessionStoreUp),
+			"session store is not answering: session renewals get 503 until it does; password logins still work",
+			"session store is answering again")}
 }
 
 // userHashes looks up a user's stored hash for the sessions: ok false for
@@ -106,21 +107,11 @@ func withSessions(s *sessions) loginOption {
 
 // storeErr turns a store error that is not ErrNotFound into the 503 the
 // client gets, and notes the store as down: one log line when it goes
-// down, one when it answers again (noteUp), not one per request.
+// down, one when it answers again (health.Answered), not one per request.
 func (s *sessions) storeErr(err error) error {
-	if s.up.CompareAndSwap(true, false) {
-		s.log.Error("session store is not answering: session renewals get 503 until it does; password logins still work", "err", err)
-		s.m.sessionStoreUp.Set(0)
-	}
+	s.health.Failed(err)
 	return &Error{Code: EUNAVAILABLE, RetryAfter: 5 * time.Second,
 		Message: "login sessions are unavailable for now (the session store is not answering); log in again with the username and password"}
-}
-
-func (s *sessions) noteUp() {
-	if s.up.CompareAndSwap(false, true) {
-		s.log.Info("session store is answering again")
-		s.m.sessionStoreUp.Set(1)
-	}
 }
 
 // ping asks the store whether it answers, for /readyz, which so notices
@@ -133,7 +124,7 @@ func (s *sessions) ping(ctx context.Context) error {
 		s.storeErr(err)
 		return err
 	}
-	s.noteUp()
+	s.health.Answered()
 	return nil
 }
 
@@ -209,7 +200,7 @@ func (s *sessions) renew(r *http.Request, secret string) (session.Session, error
 	case err != nil:
 		return session.Session{}, s.storeErr(err)
 	}
-	s.noteUp()
+	s.health.Answered()
 	if rl := requestLogFrom(r.Context()); rl != nil {
 		rl.session = sess.ID
 	}
@@ -298,7 +289,7 @@ func (s *sessions) start(w http.ResponseWriter, r *http.Request, user string) (s
 		s.log.WarnContext(r.Context(), "token issued without a session: the session store is not answering", "identity", user)
 		return session.Session{}, false
 	}
-	s.noteUp()
+	s.health.Answered()
 	s.m.sessionsStarted.Inc()
 	if evicted > 0 {
 		s.m.sessionsEnded.WithLabelValues(endEvicted).Add(float64(evicted))
@@ -352,7 +343,7 @@ func handleLogout(log *slog.Logger, s *sessions, method string) http.Handler {
 			key := session.Key(secret)
 			switch err := s.store.Delete(ctx, key); {
 			case err == nil:
-				s.noteUp()
+				s.health.Answered()
 				s.m.sessionsEnded.WithLabelValues(endLogout).Inc()
 				if rl := requestLogFrom(r.Context()); rl != nil {
 					rl.session = session.IDOf(key)

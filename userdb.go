@@ -4,11 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"tokend/internal/backend"
 	"tokend/internal/passhash"
 	userstore "tokend/internal/users"
 )
@@ -33,7 +33,7 @@ const maxUnusableLogged = 10000
 type storeHealth struct {
 	log        *slog.Logger
 	retryAfter time.Duration
-	isDown     atomic.Bool
+	db         *backend.Health // one log line each way, and tokend_users_store_up
 
 	upGauge        prometheus.Gauge
 	errors         prometheus.Counter
@@ -62,7 +62,8 @@ func newStoreHealth(log *slog.Logger, retryAfter time.Duration) *storeHealth {
 			Help: "Users found with a password hash tokend cannot check (unknown format, malformed, or above the limits); counted once per user.",
 		}),
 	}
-	h.upGauge.Set(1)
+	h.db = backend.NewHealth(log, gaugeSetter(h.upGauge),
+		"user database unavailable: logins get 503 until it answers again", "user database available again")
 	return h
 }
 
@@ -75,20 +76,12 @@ func (h *storeHealth) collectors() []prometheus.Collector {
 // Retry-After, not a failed login (the limits charge nothing for it).
 func (h *storeHealth) down(err error) error {
 	h.errors.Inc()
-	if h.isDown.CompareAndSwap(false, true) {
-		h.upGauge.Set(0)
-		h.log.Error("user database unavailable: logins get 503 until it answers again", "err", err)
-	}
+	h.db.Failed(err)
 	return retryLater(EUNAVAILABLE, h.retryAfter, "the user database is unavailable, so the password cannot be checked")
 }
 
 // up notes that the store answered.
-func (h *storeHealth) up() {
-	if h.isDown.CompareAndSwap(true, false) {
-		h.upGauge.Set(1)
-		h.log.Info("user database available again")
-	}
-}
+func (h *storeHealth) up() { h.db.Answered() }
 
 // unusable logs, once per user, that name's hash cannot be checked: its
 // format's prefix and why, never the hash.

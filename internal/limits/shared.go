@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"tokend/internal/backend"
 )
 
 // OpTimeout bounds each Redis call of the login limits: Redis answers in
@@ -20,9 +22,7 @@ const probeEvery = time.Second
 // Store is the state the three shared budgets share: whether Redis
 // answers, so that its going down and coming back are one log line each.
 type Store struct {
-	log       *slog.Logger
-	setUp     func(up bool) // the gauge tokend_limits_store_up
-	up        atomic.Bool
+	health    *backend.Health
 	nextProbe atomic.Int64 // unix nanoseconds; while down, Redis is tried after this
 }
 
@@ -41,10 +41,9 @@ var _ Table = (*Shared)(nil)
 // NewStore returns the state of a Redis shared by the budgets of a process:
 // up, until a call fails. setUp follows it (a gauge).
 func NewStore(log *slog.Logger, setUp func(up bool)) *Store {
-	s := &Store{log: log, setUp: setUp}
-	s.up.Store(true)
-	setUp(true)
-	return s
+	return &Store{health: backend.NewHealth(log, setUp,
+		"login limits store is not answering: each replica enforces its own login budgets until it does",
+		"login limits store is answering again: the login budgets are shared by every replica")}
 }
 
 // NewShared returns the budget remote, with local answering while Redis does not.
@@ -52,14 +51,11 @@ func NewShared(remote *Redis, local *Memory, store *Store) *Shared {
 	return &Shared{remote: remote, local: local, store: store}
 }
 
-// Up reports whether Redis answered the last call.
-func (s *Store) Up() bool { return s.up.Load() }
-
 // Check asks Redis, with ping, whether it answers again when it is noted
 // down (for /readyz, which so notices a recovery even when no login comes),
 // and reports whether it is up.
 func (s *Store) Check(ctx context.Context, ping func(context.Context) error) bool {
-	if s.up.Load() {
+	if s.health.Up() {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
@@ -70,7 +66,7 @@ func (s *Store) Check(ctx context.Context, ping func(context.Context) error) boo
 // remote reports whether to ask Redis: always while it answers, once a
 // second while it does not.
 func (s *Store) remote() bool {
-	if s.up.Load() {
+	if s.health.Up() {
 		return true
 	}
 	next := s.nextProbe.Load()
@@ -81,16 +77,11 @@ func (s *Store) remote() bool {
 // result notes the outcome of a Redis call and reports whether it failed.
 func (s *Store) result(err error) (failed bool) {
 	if err == nil {
-		if s.up.CompareAndSwap(false, true) {
-			s.log.Info("login limits store is answering again: the login budgets are shared by every replica")
-			s.setUp(true)
-		}
+		s.health.Answered()
 		return false
 	}
-	if s.up.CompareAndSwap(true, false) {
+	if s.health.Failed(err) {
 		s.nextProbe.Store(time.Now().Add(probeEvery).UnixNano())
-		s.log.Error("login limits store is not answering: each replica enforces its own login budgets until it does", "err", err)
-		s.setUp(false)
 	}
 	return true
 }
