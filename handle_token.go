@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -108,6 +110,7 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 	if len(cfg.CORSOrigins) > 0 {
 		allow = "OPTIONS, POST"
 	}
+	recent := newRecentTokens()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodOptions:
@@ -158,37 +161,44 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is %s %q, which %s", source, username, problem)}))
 			return
 		}
-		token, claims, err := plan.mint(cfg, minter, now(), username)
+		signed, err := recent.mint(plan, cfg, minter, now(), username)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		if rl := requestLogFrom(r.Context()); rl != nil {
-			rl.identity, rl.grants, rl.jti = username, plan.grants, claims.JTI
+			rl.identity, rl.grants, rl.jti = username, plan.grants, signed.claims.JTI
 		}
 		logins.startSession(w, r, &in, req.Session)
-		resp := tokenResponse{
-			Token:     token,
-			Identity:  username,
-			ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
+		if in.session == nil {
+			writeAnswer(w, signed.answer, signed.answerLength)
+			return
 		}
-		if in.session != nil {
-			resp.SessionIdleExpiresAt = in.session.IdleUntil.UTC().Format(time.RFC3339)
-			resp.SessionExpiresAt = in.session.EndsAt.UTC().Format(time.RFC3339)
-		}
-		writeTokenResponse(w, resp)
+		writeTokenResponse(w, tokenResponse{
+			Token:                signed.token,
+			Identity:             username,
+			ExpiresAt:            signed.expiresAt,
+			SessionIdleExpiresAt: in.session.IdleUntil.UTC().Format(time.RFC3339),
+			SessionExpiresAt:     in.session.EndsAt.UTC().Format(time.RFC3339),
+		})
 	})
 }
 
-// writeTokenResponse writes the 200 answer, exactly as encoding/json would
-// write resp. The token (base64url and dots) and the RFC 3339 time never
-// need escaping, so only the identity goes through the encoder: a reflective
-// encoder checks every byte of the ~500-byte token for escaping, which was
-// a fifth of the handler's time (BenchmarkTokenThroughput).
+// writeTokenResponse writes the 200 answer resp.
 func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 	bp := responseBuffers.Get().(*[]byte)
 	defer responseBuffers.Put(bp)
-	buf := append((*bp)[:0], `{"token":"`...)
+	*bp = appendTokenResponse((*bp)[:0], resp)
+	writeAnswer(w, *bp, []string{strconv.Itoa(len(*bp))})
+}
+
+// appendTokenResponse appends resp exactly as encoding/json would write it.
+// The token (base64url and dots) and the RFC 3339 time never need escaping,
+// so only the identity goes through the encoder: a reflective encoder checks
+// every byte of the ~500-byte token for escaping, which was a fifth of the
+// handler's time (BenchmarkTokenThroughput).
+func appendTokenResponse(buf []byte, resp tokenResponse) []byte {
+	buf = append(buf, `{"token":"`...)
 	buf = append(buf, resp.Token...)
 	buf = append(buf, `","identity":`...)
 	if plainJSONString(resp.Identity) {
@@ -209,14 +219,18 @@ func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 		buf = append(buf, `","session_expires_at":"`...)
 		buf = append(buf, resp.SessionExpiresAt...)
 	}
-	buf = append(buf, "\"}\n"...)
-	*bp = buf
+	return append(buf, "\"}\n"...)
+}
+
+// writeAnswer writes a 200 JSON answer of known length (length is
+// len(body) in decimal, a header value).
+func writeAnswer(w http.ResponseWriter, body []byte, length []string) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
-	h["Content-Length"] = []string{strconv.Itoa(len(buf))} // observe checks that it was delivered
+	h["Content-Length"] = length // observe checks that it was delivered
 	w.WriteHeader(http.StatusOK)
-	w.Write(buf)
+	w.Write(body)
 }
 
 // Header values shared by every 200 (net/http only reads them).
@@ -613,6 +627,73 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 // here, so the command line mints exactly what the server would.
 func (p tokenPlan) mint(cfg *Config, minter *Minter, now time.Time, identity string) (string, Claims, error) {
 	return minter.Mint(now, p.ttl, buildGrants(cfg, p.grants, identity, p.opt))
+}
+
+// signedToken is a minted token with what the answer and the log say of it.
+type signedToken struct {
+	second    int64 // the issue time, in Unix seconds
+	identity  string
+	grants    grantSet
+	ttl       time.Duration
+	token     string
+	claims    Claims
+	expiresAt string // RFC 3339, as the answer writes it
+	// The 200 answer without a session, and its length as Content-Length
+	// gives it.
+	answer       []byte
+	answerLength []string
+}
+
+// recentTokens answers a login that repeats one of the same second with the
+// token already signed for it. A token is a pure function of its identity,
+// grants, TTL and issue second (Twilio's helper libraries too put only the
+// second in the jti, so they sign identical tokens within it), so this is
+// the same answer without the JSON, HMAC and copies of a Mint: the
+// handler's largest cost under load (docs/benchmarks.md). Only plans
+// without a room or voice parameters are kept (their grants are then
+// fixed by identity, set and configuration). Each identity hashes to one
+// slot of a fixed table, replaced without a lock; a collision or a new
+// second only costs a Mint. The login is checked before, every time: this
+// saves signing, never a password check.
+type recentTokens struct {
+	seed  maphash.Seed
+	slots [256]atomic.Pointer[signedToken]
+}
+
+func newRecentTokens() *recentTokens { return &recentTokens{seed: maphash.MakeSeed()} }
+
+// slot is the index of identity's slot.
+func (rt *recentTokens) slot(identity string) uint64 {
+	return maphash.String(rt.seed, identity) % uint64(len(rt.slots))
+}
+
+// mint returns the token plan p gives identity at now, signed now or
+// earlier in the same second.
+func (rt *recentTokens) mint(p tokenPlan, cfg *Config, minter *Minter, now time.Time, identity string) (*signedToken, error) {
+	second := now.Unix()
+	keep := p.opt.Room == "" && len(p.opt.VoiceParams) == 0
+	var slot *atomic.Pointer[signedToken]
+	if keep {
+		slot = &rt.slots[rt.slot(identity)]
+		if t := slot.Load(); t != nil && t.second == second && t.identity == identity && t.grants == p.grants && t.ttl == p.ttl {
+			return t, nil
+		}
+	}
+	token, claims, err := p.mint(cfg, minter, now, identity)
+	if err != nil {
+		return nil, err
+	}
+	t := &signedToken{
+		second: second, identity: identity, grants: p.grants, ttl: p.ttl,
+		token: token, claims: claims,
+		expiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
+	}
+	t.answer = appendTokenResponse(nil, tokenResponse{Token: token, Identity: identity, ExpiresAt: t.expiresAt})
+	t.answerLength = []string{strconv.Itoa(len(t.answer))}
+	if keep {
+		slot.Store(t)
+	}
+	return t, nil
 }
 
 // planToken validates the request's optional fields against the
