@@ -261,17 +261,33 @@ var bodyBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte
 // (credentials may come in the Authorization header).
 func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
 	var req tokenRequest
-	// The body goes into a pooled buffer, cleared before it goes back (it
-	// holds a password). Nothing decoded from it points into it: the JSON
-	// decoder and url.ParseQuery copy every string.
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		clear(buf.Bytes())
-		buf.Reset()
-		if buf.Cap() <= 4<<10 { // a rare big body is not kept
-			bodyBuffers.Put(buf)
+	buf := getBodyBuffer()
+	defer putBodyBuffer(buf)
+	mediaType, err := readBody(w, r, buf)
+	body := buf.Bytes()
+	switch {
+	case err != nil:
+		return req, err
+	case mediaType == "application/json":
+		if decodeSimpleJSON(body, &req) {
+			return req, nil
 		}
-	}()
+		// Only here does the request go to the heap (encoding/json
+		// keeps a pointer to it), and it starts from zero again.
+		full := new(tokenRequest)
+		err := decodeJSONRequest(body, full)
+		return *full, err
+	case mediaType == "application/x-www-form-urlencoded":
+		return decodeFormRequest(body)
+	}
+	return req, nil // no body
+}
+
+// readBody reads r's body into buf and returns its media type: JSON or a
+// form, or "" when the body is empty (every endpoint allows that). Nothing
+// decoded from buf may point into it: the JSON decoders and url.ParseQuery
+// copy every string, so putBodyBuffer can clear it.
+func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string, error) {
 	// A body whose length is declared is already cut at that length by
 	// net/http: only a longer declared length or a chunked body needs
 	// MaxBytesReader, which also tells the server to close the connection.
@@ -281,41 +297,43 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 	} else {
 		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	}
-	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return req, Errorf(ETOOLARGE, "the request body is over %d KiB; a token request is a few hundred bytes", maxBodyBytes>>10)
+			return "", Errorf(ETOOLARGE, "the request body is over %d KiB; a token request is a few hundred bytes", maxBodyBytes>>10)
 		}
-		return req, Errorf(EINVALID, "the request body could not be read")
+		return "", Errorf(EINVALID, "the request body could not be read")
 	}
-	if len(body) == 0 {
-		return req, nil
+	if buf.Len() == 0 {
+		return "", nil
 	}
 	ct := r.Header.Get("Content-Type")
 	mediaType, err := ct, error(nil)
 	if ct != "application/json" { // the usual case needs no parsing
 		mediaType, _, err = mime.ParseMediaType(ct)
 	}
-	if err != nil && ct != "" {
-		return req, Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
-	}
-	switch mediaType {
-	case "application/json":
-		if decodeSimpleJSON(body, &req) {
-			return req, nil
-		}
-		// Only here does the request go to the heap (encoding/json
-		// keeps a pointer to it), and it starts from zero again.
-		full := new(tokenRequest)
-		err := decodeJSONRequest(body, full)
-		return *full, err
-	case "application/x-www-form-urlencoded":
-		return decodeFormRequest(body)
-	case "":
-		return req, Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
+	switch {
+	case ct == "":
+		return "", Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
+	case err != nil:
+		return "", Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
+	case mediaType == "application/json", mediaType == "application/x-www-form-urlencoded":
+		return mediaType, nil
 	default:
-		return req, Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
+		return "", Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
+	}
+}
+
+// getBodyBuffer returns an empty buffer to read a request body into.
+func getBodyBuffer() *bytes.Buffer { return bodyBuffers.Get().(*bytes.Buffer) }
+
+// putBodyBuffer clears buf (it held a password) and returns it to the pool,
+// unless a rare big body made it large.
+func putBodyBuffer(buf *bytes.Buffer) {
+	clear(buf.Bytes())
+	buf.Reset()
+	if buf.Cap() <= 4<<10 {
+		bodyBuffers.Put(buf)
 	}
 }
 
