@@ -509,12 +509,8 @@ func jsonProblem(err error, size int) error {
 	switch {
 	case errors.As(err, &field):
 		return invalidFields(map[string]string{field.field: field.problem})
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Errorf(EINVALID, "the body is not valid JSON: it ends (after %d bytes) before the object is complete", size)
-	case errors.As(err, &syntax):
-		// Offset counts the bytes read, the offending one included: it
-		// is that byte's position counted from 1.
-		return Errorf(EINVALID, "the body is not valid JSON: a syntax error at byte %d of %d", syntax.Offset, size)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &syntax):
+		return jsonSyntaxProblem(err, size)
 	case errors.As(err, &typ) && typ.Field != "":
 		field, _, _ := strings.Cut(typ.Field, ".")
 		return invalidFields(map[string]string{field: fmt.Sprintf("must be %s, not a JSON %s", fieldKind(field), typ.Value)})
@@ -526,6 +522,24 @@ func jsonProblem(err error, size int) error {
 	default:
 		// Not echoed: what else the decoder might say is not known here.
 		return Errorf(EINVALID, "the body could not be read as a token request; send a JSON object with the fields %s", tokenRequestFields)
+	}
+}
+
+// jsonSyntaxProblem describes a body encoding/json could not parse (it is
+// size bytes long) by where it went wrong, never by what is there: the
+// decoder's own message quotes the offending character, which may be one
+// of a password's.
+func jsonSyntaxProblem(err error, size int) error {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(EINVALID, "the body is not valid JSON: it ends (after %d bytes) before the object is complete", size)
+	case errors.As(err, &syntax):
+		// Offset counts the bytes read, the offending one included: it
+		// is that byte's position counted from 1.
+		return Errorf(EINVALID, "the body is not valid JSON: a syntax error at byte %d of %d", syntax.Offset, size)
+	default:
+		return Errorf(EINVALID, "the body is not valid JSON")
 	}
 }
 

@@ -189,7 +189,7 @@ func decodeZoomJSON(body []byte, in zoomInput) error {
 		if errors.As(err, &typ) {
 			return Errorf(EINVALID, "the body must be a JSON object with the fields %s", zoomFieldNames)
 		}
-		return Errorf(EINVALID, "the body is not valid JSON: %v", err)
+		return jsonSyntaxProblem(err, len(body))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(EINVALID, "the body holds more than one JSON value; send one object")
