@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -108,6 +110,7 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 	if len(cfg.CORSOrigins) > 0 {
 		allow = "OPTIONS, POST"
 	}
+	recent := newRecentTokens()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodOptions:
@@ -158,37 +161,44 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			writeError(w, r, log, invalidFields(map[string]string{"identity": fmt.Sprintf("the identity is %s %q, which %s", source, username, problem)}))
 			return
 		}
-		token, claims, err := plan.mint(cfg, minter, now(), username)
+		signed, err := recent.mint(plan, cfg, minter, now(), username)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		if rl := requestLogFrom(r.Context()); rl != nil {
-			rl.identity, rl.grants, rl.jti = username, plan.grants, claims.JTI
+			rl.identity, rl.grants, rl.jti = username, plan.grants, signed.claims.JTI
 		}
 		logins.startSession(w, r, &in, req.Session)
-		resp := tokenResponse{
-			Token:     token,
-			Identity:  username,
-			ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
+		if in.session == nil {
+			writeAnswer(w, signed.answer, signed.answerLength)
+			return
 		}
-		if in.session != nil {
-			resp.SessionIdleExpiresAt = in.session.IdleUntil.UTC().Format(time.RFC3339)
-			resp.SessionExpiresAt = in.session.EndsAt.UTC().Format(time.RFC3339)
-		}
-		writeTokenResponse(w, resp)
+		writeTokenResponse(w, tokenResponse{
+			Token:                signed.token,
+			Identity:             username,
+			ExpiresAt:            signed.expiresAt,
+			SessionIdleExpiresAt: in.session.IdleUntil.UTC().Format(time.RFC3339),
+			SessionExpiresAt:     in.session.EndsAt.UTC().Format(time.RFC3339),
+		})
 	})
 }
 
-// writeTokenResponse writes the 200 answer, exactly as encoding/json would
-// write resp. The token (base64url and dots) and the RFC 3339 time never
-// need escaping, so only the identity goes through the encoder: a reflective
-// encoder checks every byte of the ~500-byte token for escaping, which was
-// a fifth of the handler's time (BenchmarkTokenThroughput).
+// writeTokenResponse writes the 200 answer resp.
 func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 	bp := responseBuffers.Get().(*[]byte)
 	defer responseBuffers.Put(bp)
-	buf := append((*bp)[:0], `{"token":"`...)
+	*bp = appendTokenResponse((*bp)[:0], resp)
+	writeAnswer(w, *bp, []string{strconv.Itoa(len(*bp))})
+}
+
+// appendTokenResponse appends resp exactly as encoding/json would write it.
+// The token (base64url and dots) and the RFC 3339 time never need escaping,
+// so only the identity goes through the encoder: a reflective encoder checks
+// every byte of the ~500-byte token for escaping, which was a fifth of the
+// handler's time (BenchmarkTokenThroughput).
+func appendTokenResponse(buf []byte, resp tokenResponse) []byte {
+	buf = append(buf, `{"token":"`...)
 	buf = append(buf, resp.Token...)
 	buf = append(buf, `","identity":`...)
 	if plainJSONString(resp.Identity) {
@@ -209,14 +219,18 @@ func writeTokenResponse(w http.ResponseWriter, resp tokenResponse) {
 		buf = append(buf, `","session_expires_at":"`...)
 		buf = append(buf, resp.SessionExpiresAt...)
 	}
-	buf = append(buf, "\"}\n"...)
-	*bp = buf
+	return append(buf, "\"}\n"...)
+}
+
+// writeAnswer writes a 200 JSON answer of known length (length is
+// len(body) in decimal, a header value).
+func writeAnswer(w http.ResponseWriter, body []byte, length []string) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
-	h["Content-Length"] = []string{strconv.Itoa(len(buf))} // observe checks that it was delivered
+	h["Content-Length"] = length // observe checks that it was delivered
 	w.WriteHeader(http.StatusOK)
-	w.Write(buf)
+	w.Write(body)
 }
 
 // Header values shared by every 200 (net/http only reads them).
@@ -247,17 +261,33 @@ var bodyBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte
 // (credentials may come in the Authorization header).
 func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
 	var req tokenRequest
-	// The body goes into a pooled buffer, cleared before it goes back (it
-	// holds a password). Nothing decoded from it points into it: the JSON
-	// decoder and url.ParseQuery copy every string.
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		clear(buf.Bytes())
-		buf.Reset()
-		if buf.Cap() <= 4<<10 { // a rare big body is not kept
-			bodyBuffers.Put(buf)
+	buf := getBodyBuffer()
+	defer putBodyBuffer(buf)
+	mediaType, err := readBody(w, r, buf)
+	body := buf.Bytes()
+	switch {
+	case err != nil:
+		return req, err
+	case mediaType == "application/json":
+		if decodeSimpleJSON(body, &req) {
+			return req, nil
 		}
-	}()
+		// Only here does the request go to the heap (encoding/json
+		// keeps a pointer to it), and it starts from zero again.
+		full := new(tokenRequest)
+		err := decodeJSONRequest(body, full)
+		return *full, err
+	case mediaType == "application/x-www-form-urlencoded":
+		return decodeFormRequest(body)
+	}
+	return req, nil // no body
+}
+
+// readBody reads r's body into buf and returns its media type: JSON or a
+// form, or "" when the body is empty (every endpoint allows that). Nothing
+// decoded from buf may point into it: the JSON decoders and url.ParseQuery
+// copy every string, so putBodyBuffer can clear it.
+func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string, error) {
 	// A body whose length is declared is already cut at that length by
 	// net/http: only a longer declared length or a chunked body needs
 	// MaxBytesReader, which also tells the server to close the connection.
@@ -267,41 +297,43 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 	} else {
 		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	}
-	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return req, Errorf(ETOOLARGE, "the request body is over %d KiB; a token request is a few hundred bytes", maxBodyBytes>>10)
+			return "", Errorf(ETOOLARGE, "the request body is over %d KiB; a token request is a few hundred bytes", maxBodyBytes>>10)
 		}
-		return req, Errorf(EINVALID, "the request body could not be read")
+		return "", Errorf(EINVALID, "the request body could not be read")
 	}
-	if len(body) == 0 {
-		return req, nil
+	if buf.Len() == 0 {
+		return "", nil
 	}
 	ct := r.Header.Get("Content-Type")
 	mediaType, err := ct, error(nil)
 	if ct != "application/json" { // the usual case needs no parsing
 		mediaType, _, err = mime.ParseMediaType(ct)
 	}
-	if err != nil && ct != "" {
-		return req, Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
-	}
-	switch mediaType {
-	case "application/json":
-		if decodeSimpleJSON(body, &req) {
-			return req, nil
-		}
-		// Only here does the request go to the heap (encoding/json
-		// keeps a pointer to it), and it starts from zero again.
-		full := new(tokenRequest)
-		err := decodeJSONRequest(body, full)
-		return *full, err
-	case "application/x-www-form-urlencoded":
-		return decodeFormRequest(body)
-	case "":
-		return req, Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
+	switch {
+	case ct == "":
+		return "", Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
+	case err != nil:
+		return "", Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
+	case mediaType == "application/json", mediaType == "application/x-www-form-urlencoded":
+		return mediaType, nil
 	default:
-		return req, Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
+		return "", Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
+	}
+}
+
+// getBodyBuffer returns an empty buffer to read a request body into.
+func getBodyBuffer() *bytes.Buffer { return bodyBuffers.Get().(*bytes.Buffer) }
+
+// putBodyBuffer clears buf (it held a password) and returns it to the pool,
+// unless a rare big body made it large.
+func putBodyBuffer(buf *bytes.Buffer) {
+	clear(buf.Bytes())
+	buf.Reset()
+	if buf.Cap() <= 4<<10 {
+		bodyBuffers.Put(buf)
 	}
 }
 
@@ -477,12 +509,8 @@ func jsonProblem(err error, size int) error {
 	switch {
 	case errors.As(err, &field):
 		return invalidFields(map[string]string{field.field: field.problem})
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Errorf(EINVALID, "the body is not valid JSON: it ends (after %d bytes) before the object is complete", size)
-	case errors.As(err, &syntax):
-		// Offset counts the bytes read, the offending one included: it
-		// is that byte's position counted from 1.
-		return Errorf(EINVALID, "the body is not valid JSON: a syntax error at byte %d of %d", syntax.Offset, size)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &syntax):
+		return jsonSyntaxProblem(err, size)
 	case errors.As(err, &typ) && typ.Field != "":
 		field, _, _ := strings.Cut(typ.Field, ".")
 		return invalidFields(map[string]string{field: fmt.Sprintf("must be %s, not a JSON %s", fieldKind(field), typ.Value)})
@@ -494,6 +522,24 @@ func jsonProblem(err error, size int) error {
 	default:
 		// Not echoed: what else the decoder might say is not known here.
 		return Errorf(EINVALID, "the body could not be read as a token request; send a JSON object with the fields %s", tokenRequestFields)
+	}
+}
+
+// jsonSyntaxProblem describes a body encoding/json could not parse (it is
+// size bytes long) by where it went wrong, never by what is there: the
+// decoder's own message quotes the offending character, which may be one
+// of a password's.
+func jsonSyntaxProblem(err error, size int) error {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(EINVALID, "the body is not valid JSON: it ends (after %d bytes) before the object is complete", size)
+	case errors.As(err, &syntax):
+		// Offset counts the bytes read, the offending one included: it
+		// is that byte's position counted from 1.
+		return Errorf(EINVALID, "the body is not valid JSON: a syntax error at byte %d of %d", syntax.Offset, size)
+	default:
+		return Errorf(EINVALID, "the body is not valid JSON")
 	}
 }
 
@@ -613,6 +659,73 @@ func decodeFormRequest(body []byte) (tokenRequest, error) {
 // here, so the command line mints exactly what the server would.
 func (p tokenPlan) mint(cfg *Config, minter *Minter, now time.Time, identity string) (string, Claims, error) {
 	return minter.Mint(now, p.ttl, buildGrants(cfg, p.grants, identity, p.opt))
+}
+
+// signedToken is a minted token with what the answer and the log say of it.
+type signedToken struct {
+	second    int64 // the issue time, in Unix seconds
+	identity  string
+	grants    grantSet
+	ttl       time.Duration
+	token     string
+	claims    Claims
+	expiresAt string // RFC 3339, as the answer writes it
+	// The 200 answer without a session, and its length as Content-Length
+	// gives it.
+	answer       []byte
+	answerLength []string
+}
+
+// recentTokens answers a login that repeats one of the same second with the
+// token already signed for it. A token is a pure function of its identity,
+// grants, TTL and issue second (Twilio's helper libraries too put only the
+// second in the jti, so they sign identical tokens within it), so this is
+// the same answer without the JSON, HMAC and copies of a Mint: the
+// handler's largest cost under load (docs/benchmarks.md). Only plans
+// without a room or voice parameters are kept (their grants are then
+// fixed by identity, set and configuration). Each identity hashes to one
+// slot of a fixed table, replaced without a lock; a collision or a new
+// second only costs a Mint. The login is checked before, every time: this
+// saves signing, never a password check.
+type recentTokens struct {
+	seed  maphash.Seed
+	slots [256]atomic.Pointer[signedToken]
+}
+
+func newRecentTokens() *recentTokens { return &recentTokens{seed: maphash.MakeSeed()} }
+
+// slot is the index of identity's slot.
+func (rt *recentTokens) slot(identity string) uint64 {
+	return maphash.String(rt.seed, identity) % uint64(len(rt.slots))
+}
+
+// mint returns the token plan p gives identity at now, signed now or
+// earlier in the same second.
+func (rt *recentTokens) mint(p tokenPlan, cfg *Config, minter *Minter, now time.Time, identity string) (*signedToken, error) {
+	second := now.Unix()
+	keep := p.opt.Room == "" && len(p.opt.VoiceParams) == 0
+	var slot *atomic.Pointer[signedToken]
+	if keep {
+		slot = &rt.slots[rt.slot(identity)]
+		if t := slot.Load(); t != nil && t.second == second && t.identity == identity && t.grants == p.grants && t.ttl == p.ttl {
+			return t, nil
+		}
+	}
+	token, claims, err := p.mint(cfg, minter, now, identity)
+	if err != nil {
+		return nil, err
+	}
+	t := &signedToken{
+		second: second, identity: identity, grants: p.grants, ttl: p.ttl,
+		token: token, claims: claims,
+		expiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
+	}
+	t.answer = appendTokenResponse(nil, tokenResponse{Token: token, Identity: identity, ExpiresAt: t.expiresAt})
+	t.answerLength = []string{strconv.Itoa(len(t.answer))}
+	if keep {
+		slot.Store(t)
+	}
+	return t, nil
 }
 
 // planToken validates the request's optional fields against the

@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,4 +389,98 @@ func BenchmarkDecodeJSONRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRecentTokens: a repeated plan in the same second gets the token
+// already signed, byte for byte what Mint signs; anything that would change
+// the token (second, identity, grants, TTL, a room or voice parameters)
+// gets a new one, and so does an identity whose slot another took since.
+func TestRecentTokens(t *testing.T) {
+	cfg := testConfig()
+	m := NewMinter(testAccountSID, testAPIKeySID, testSecret, "")
+	plan := tokenPlan{grants: cfg.DefaultGrants, ttl: time.Hour}
+	withRoom, withParams := plan, plan
+	withRoom.opt.Room = "R1"
+	withParams.opt.VoiceParams = map[string]string{"queue": "support"}
+	tests := []struct {
+		name     string
+		between  string // an identity that logs in between, if any
+		plan     tokenPlan
+		at       time.Time
+		identity string
+		reused   bool // the first login's token is answered again
+	}{
+		{"same second", "", plan, specTime.Add(999 * time.Millisecond), "alice", true},
+		{"another login between", "carol", plan, specTime, "alice", true},
+		{"next second", "", plan, specTime.Add(time.Second), "alice", false},
+		{"other identity", "", plan, specTime, "carol", false},
+		{"other grants", "", tokenPlan{grants: grantBit(grantVideo), ttl: time.Hour}, specTime, "alice", false},
+		{"other ttl", "", tokenPlan{grants: plan.grants, ttl: time.Minute}, specTime, "alice", false},
+		{"a room", "", withRoom, specTime, "alice", false},
+		{"voice parameters", "", withParams, specTime, "alice", false},
+		{"slot taken between", "bob", plan, specTime, "alice", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newRecentTokens()
+			first, err := rt.mint(plan, cfg, m, specTime, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.between == "bob" { // bob: a name that hashes to alice's slot
+				for i := 0; rt.slot(tt.between) != rt.slot("alice"); i++ {
+					tt.between = fmt.Sprintf("bob%d", i)
+				}
+			}
+			if tt.between != "" {
+				if _, err := rt.mint(plan, cfg, m, specTime, tt.between); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := rt.mint(tt.plan, cfg, m, tt.at, tt.identity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reused := got == first; reused != tt.reused {
+				t.Errorf("reused = %v, want %v", reused, tt.reused)
+			}
+			want, claims, err := tt.plan.mint(cfg, m, tt.at, tt.identity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantAnswer, _ := json.Marshal(tokenResponse{Token: want, Identity: tt.identity, ExpiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339)})
+			if got.token != want || got.claims.JTI != claims.JTI || string(got.answer) != string(wantAnswer)+"\n" || got.answerLength[0] != strconv.Itoa(len(got.answer)) {
+				t.Errorf("got %s %s %q %v\nwant %s %s %s", got.token, got.claims.JTI, got.answer, got.answerLength, want, claims.JTI, wantAnswer)
+			}
+		})
+	}
+}
+
+// TestRecentTokensConcurrent: logins of many identities at once, in the same
+// second, each get their own identity's token (go test -race checks the
+// slots' publication).
+func TestRecentTokensConcurrent(t *testing.T) {
+	cfg := testConfig()
+	m := NewMinter(testAccountSID, testAPIKeySID, testSecret, "")
+	rt := newRecentTokens()
+	plan := tokenPlan{grants: cfg.DefaultGrants, ttl: time.Hour}
+	want := map[string]string{}
+	for i := range 600 { // more identities than slots: collisions replace each other
+		id := fmt.Sprintf("user%d", i)
+		want[id], _, _ = plan.mint(cfg, m, specTime, id)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 3000 {
+				id := fmt.Sprintf("user%d", (i*7+g)%600)
+				got, err := rt.mint(plan, cfg, m, specTime, id)
+				if err != nil || got.token != want[id] || got.identity != id {
+					t.Errorf("%s: got the token of %q (%v)", id, got.identity, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -156,31 +155,18 @@ func writeJSON(w http.ResponseWriter, v any) {
 // the login from the Authorization header.
 func decodeZoomRequest(w http.ResponseWriter, r *http.Request) (zoomInput, error) {
 	in := zoomInput{values: map[string]string{}, sentAs: map[string]string{}}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return in, Errorf(ETOOLARGE, "the request body is over %d KiB; a token request is a few hundred bytes", maxBodyBytes>>10)
-		}
-		return in, Errorf(EINVALID, "the request body could not be read")
-	}
-	if len(body) == 0 {
-		return in, nil
-	}
-	ct := r.Header.Get("Content-Type")
-	mediaType, _, err := mime.ParseMediaType(ct)
+	buf := getBodyBuffer()
+	defer putBodyBuffer(buf)
+	mediaType, err := readBody(w, r, buf)
 	switch {
-	case ct == "":
-		return in, Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
 	case err != nil:
-		return in, Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
+		return in, err
 	case mediaType == "application/json":
-		return in, decodeZoomJSON(body, in)
+		return in, decodeZoomJSON(buf.Bytes(), in)
 	case mediaType == "application/x-www-form-urlencoded":
-		return in, decodeZoomForm(body, in)
-	default:
-		return in, Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
+		return in, decodeZoomForm(buf.Bytes(), in)
 	}
+	return in, nil // no body
 }
 
 // set records a field's value under its snake_case name, refusing a field
@@ -203,7 +189,7 @@ func decodeZoomJSON(body []byte, in zoomInput) error {
 		if errors.As(err, &typ) {
 			return Errorf(EINVALID, "the body must be a JSON object with the fields %s", zoomFieldNames)
 		}
-		return Errorf(EINVALID, "the body is not valid JSON: %v", err)
+		return jsonSyntaxProblem(err, len(body))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(EINVALID, "the body holds more than one JSON value; send one object")

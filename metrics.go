@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,10 @@ type metrics struct {
 	authFailures    *prometheus.CounterVec
 	rateLimited     prometheus.Counter
 	requestDuration *prometheus.HistogramVec
+	// durations holds requestDuration's series by durationKey, each
+	// looked up once: hashing and checking the labels on every request
+	// cost as much as the rest of observe.
+	durations       sync.Map
 	usersFileStale  prometheus.Gauge
 	sessionsStarted prometheus.Counter
 	sessionsRenewed prometheus.Counter
@@ -167,11 +172,7 @@ func (m *metrics) withOIDCMetrics() {
 // counts, as the attempt was made: a guesser who drops each connection
 // must not vanish from the metrics.
 func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *requestLog, delivered bool) {
-	label := "undelivered"
-	if delivered {
-		label = strconv.Itoa(status)
-	}
-	m.requestDuration.WithLabelValues(route, label).Observe(elapsed.Seconds())
+	m.duration(route, status, delivered).Observe(elapsed.Seconds())
 	switch {
 	case rl.identity != "" && !delivered:
 	case rl.zoomRole != "":
@@ -194,6 +195,31 @@ func (m *metrics) observe(route string, status int, elapsed time.Duration, rl *r
 	case status == http.StatusTooManyRequests:
 		m.rateLimited.Inc()
 	}
+}
+
+// durationKey names a series of requestDuration: a route and a status, or
+// 0 for an answer that was not delivered.
+type durationKey struct {
+	route  string
+	status int
+}
+
+// duration returns the series of requestDuration for one kind of answer.
+// Routes and statuses are few, so the cache stays small.
+func (m *metrics) duration(route string, status int, delivered bool) prometheus.Observer {
+	k, label := durationKey{route, 0}, "undelivered"
+	if delivered {
+		k.status = status
+	}
+	if o, ok := m.durations.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	if delivered {
+		label = strconv.Itoa(status)
+	}
+	o := m.requestDuration.WithLabelValues(route, label)
+	m.durations.Store(k, o)
+	return o
 }
 
 // handleMetrics serves the metrics in the Prometheus text format.
