@@ -9,9 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -96,73 +94,12 @@ func frameworkUsers(t testing.TB) map[string][2]string {
 	return out
 }
 
-// pgProxy forwards loopback connections to PostgreSQL; stop and start are
-// the database going down and coming back, on the same address.
-type pgProxy struct {
-	t    testing.TB
-	addr string
-	mu   sync.Mutex
-	ln   net.Listener
-	conn []net.Conn
-}
-
-func newPGProxy(t testing.TB) *pgProxy {
-	p := &pgProxy{t: t, addr: "127.0.0.1:0"}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *pgProxy) start() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", "127.0.0.1:5432")
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conn = append(p.conn, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-// stop closes the listener and every connection through it.
-func (p *pgProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conn {
-		c.Close()
-	}
-	p.conn = nil
-}
-
-func (p *pgProxy) url() string { return "postgres://root@" + p.addr + "/test?sslmode=disable" }
-
 // dbServer is tokend serving from a user table of its own, through a proxy.
 type dbServer struct {
 	http.Handler
 	conn   *pgx.Conn
 	table  string
-	proxy  *pgProxy
+	proxy  *tcpProxy
 	health *storeHealth
 	logs   *syncBuffer
 }
@@ -172,7 +109,7 @@ type dbServer struct {
 func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *dbServer {
 	conn := pgAdmin(t)
 	ctx := context.Background()
-	s := &dbServer{conn: conn, table: "tokend_users_" + strings.ToLower(rand.Text()[:12]), proxy: newPGProxy(t), logs: &syncBuffer{}}
+	s := &dbServer{conn: conn, table: "tokend_users_" + strings.ToLower(rand.Text()[:12]), proxy: newTCPProxy(t, "127.0.0.1:5432"), logs: &syncBuffer{}}
 	if _, err := conn.Exec(ctx, "CREATE TABLE "+s.table+" (username text PRIMARY KEY, password text, is_active boolean NOT NULL DEFAULT true)"); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +123,7 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 	cfg.AuthCacheTTL, cfg.AuthCacheSize, cfg.BcryptMaxWait = time.Minute, 100, time.Second
 	cfg.Limits = Limits{UserFailures: userFailures, UserFailuresPerHour: 1, AddrFailures: 100, AddrFailuresPerHour: 1,
 		AddrRequests: 1000, AddrRequestsPerSecond: 1000, MaxKeys: 1000}
-	cfg.UsersDB = UsersDBConfig{URL: s.proxy.url(), Query: "SELECT password, NOT is_active FROM " + s.table + " WHERE username = $1", QueryTimeout: 2 * time.Second}
+	cfg.UsersDB = UsersDBConfig{URL: "postgres://root@" + s.proxy.addr + "/test?sslmode=disable", Query: "SELECT password, NOT is_active FROM " + s.table + " WHERE username = $1", QueryTimeout: 2 * time.Second}
 	log := slog.New(slog.NewTextHandler(s.logs, nil))
 	s.health = newStoreHealth(log, 0)
 	db, err := userstore.OpenPostgres(userstore.PostgresConfig{URL: cfg.UsersDB.URL, Query: cfg.UsersDB.Query, Timeout: cfg.UsersDB.QueryTimeout})
