@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/bcrypt"
 
 	"tokend/internal/session"
 )
@@ -130,13 +129,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 // nobody listens on), renewals get 503 quickly, password logins still get
 // their token, and /readyz says why.
 func TestSessionsRedisUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	rdb, err := newRedisClient("redis://" + addr + "/0")
+	rdb, err := newRedisClient("redis://" + freeAddr(t) + "/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,26 +186,17 @@ func TestServeWithRedis(t *testing.T) {
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
 	}
-	dir := t.TempDir()
-	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-	users := filepath.Join(dir, "users.htpasswd")
-	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	shared := testEnv(t) // one users file for both
+	shared["REDIS_URL"], shared["REDIS_PREFIX"] = url, prefix
 	var bases []string
 	var logs []*syncBuffer
 	for range 2 {
-		addr := freeAddr(t)
+		env := maps.Clone(shared)
+		env["LISTEN_ADDR"] = freeAddr(t)
 		var stdout, stderr syncBuffer
-		errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
-			"TWILIO_ACCOUNT_SID":    testAccountSID,
-			"TWILIO_API_KEY_SID":    testAPIKeySID,
-			"TWILIO_API_KEY_SECRET": testSecret,
-			"USERS_FILE":            users,
-			"LISTEN_ADDR":           addr,
-			"REDIS_URL":             url,
-			"REDIS_PREFIX":          prefix,
-		}, &stdout, &stderr)
-		waitReady(t, "http://"+addr, errc)
-		bases = append(bases, "http://"+addr)
+		errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, env, &stdout, &stderr)
+		waitReady(t, "http://"+env["LISTEN_ADDR"], errc)
+		bases = append(bases, "http://"+env["LISTEN_ADDR"])
 		logs = append(logs, &stderr)
 	}
 	call := func(base, path, body, cookie string) (*http.Response, string) {
@@ -230,7 +214,7 @@ func TestServeWithRedis(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-	resp, body := call(bases[0], "/token", `{"username":"alice","password":"s3cret pass","session":true}`, "")
+	resp, body := call(bases[0], "/token", `{"username":"alice","password":"alice password","session":true}`, "")
 	var secret string
 	for _, c := range resp.Cookies() {
 		if c.Name == sessionCookie {
@@ -259,26 +243,11 @@ func TestServeWithRedis(t *testing.T) {
 // TestServeRedisDownAtStart: a Redis that does not answer at start-up does
 // not stop tokend; the log says so once, and /readyz says why.
 func TestServeRedisDownAtStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	redisAddr := ln.Addr().String()
-	ln.Close()
-	dir := t.TempDir()
-	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-	users := filepath.Join(dir, "users.htpasswd")
-	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
-	addr := freeAddr(t)
+	env := testEnv(t)
+	env["REDIS_URL"] = "redis://:hunter2@" + freeAddr(t) + "/0" // nothing listens there
+	addr := env["LISTEN_ADDR"]
 	var stdout, stderr syncBuffer
-	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
-		"TWILIO_ACCOUNT_SID":    testAccountSID,
-		"TWILIO_API_KEY_SID":    testAPIKeySID,
-		"TWILIO_API_KEY_SECRET": testSecret,
-		"USERS_FILE":            users,
-		"LISTEN_ADDR":           addr,
-		"REDIS_URL":             "redis://:hunter2@" + redisAddr + "/0",
-	}, &stdout, &stderr)
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, env, &stdout, &stderr)
 	waitReady(t, "http://"+addr, errc)
 	for range 3 {
 		resp, err := http.Get("http://" + addr + "/readyz")
