@@ -117,12 +117,13 @@ const out = document.getElementById('result');
 })();
 </script>`
 
-// serveApp serves appPage from a new origin, http://127.0.0.1:PORT.
-func serveApp(t *testing.T) string {
+// serveApp serves page (appPage, zoomAppPage) from a new origin,
+// http://127.0.0.1:PORT.
+func serveApp(t *testing.T, page string) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(appPage))
+		w.Write([]byte(page))
 	}))
 	srv.Config.ReadHeaderTimeout = 5 * time.Second
 	srv.Config.WriteTimeout = 10 * time.Second
@@ -135,7 +136,7 @@ func serveApp(t *testing.T) string {
 // a token from tokend, and the browser blocks a page from any other origin.
 func TestBrowserCORS(t *testing.T) {
 	browser := newBrowser(t)
-	allowedApp, otherApp := serveApp(t), serveApp(t)
+	allowedApp, otherApp := serveApp(t, appPage), serveApp(t, appPage)
 
 	env := testEnv(t)
 	env["CORS_ALLOWED_ORIGINS"] = "https://app.example.com, " + allowedApp
@@ -309,7 +310,7 @@ func jsString(s string) string {
 // not listed can use the cookie in no way, preflighted or not.
 func TestBrowserSessionCORS(t *testing.T) {
 	browser := newBrowser(t)
-	allowedApp, otherApp := serveApp(t), serveApp(t)
+	allowedApp, otherApp := serveApp(t, appPage), serveApp(t, appPage)
 	env, metricsAddr := testEnv(t), freeAddr(t)
 	env["METRICS_ADDR"], env["CORS_ALLOWED_ORIGINS"] = metricsAddr, allowedApp
 	var stdout, stderr syncBuffer
