@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"tokend/internal/testservice"
 )
 
 // sharedLimits are login limits a guesser can only beat across replicas if
@@ -22,7 +24,7 @@ var sharedLimits = Limits{UserFailures: 10, UserFailuresPerHour: 90,
 // password is then refused on every replica; an operator's unlock on one
 // lifts the lock on all.
 func TestLimitsAcrossReplicas(t *testing.T) {
-	rdb, prefix := testRedis(t)
+	rdb, prefix := testservice.Redis(t, newRedisClient)
 	var replicas []*guardedServer
 	for range 3 {
 		cfg := testConfig()
@@ -78,7 +80,7 @@ func TestLimitsAcrossReplicas(t *testing.T) {
 // tries), right passwords still log in, the gauge and /readyz say so, and
 // one log line marks each change; the shared budgets return with Redis.
 func TestLimitsRedisDown(t *testing.T) {
-	_, prefix := testRedis(t) // skips when no Redis answers
+	_, prefix := testservice.Redis(t, newRedisClient) // skips when no Redis answers
 	p := newTCPProxy(t, "127.0.0.1:6379")
 	rdb, err := newRedisClient("redis://" + p.addr)
 	if err != nil {
@@ -149,7 +151,7 @@ func BenchmarkLoginCachedShared(b *testing.B) {
 			cfg.Limits = sharedLimits
 			st := benchStack(b, cfg)
 			if store == "redis" {
-				rdb, prefix := testRedis(b)
+				rdb, prefix := testservice.Redis(b, newRedisClient)
 				st.limits.useRedis(rdb, prefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil,
 					slog.New(slog.DiscardHandler), func(bool) {})
 			}

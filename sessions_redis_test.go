@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,41 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tokend/internal/session"
+	"tokend/internal/testservice"
 )
-
-// testRedis returns a client of the test Redis (TEST_REDIS_URL, or
-// 127.0.0.1:6379) and a key prefix of the test's own, removed after; it
-// skips the test when Redis does not answer, and fails it when CI=true.
-func testRedis(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	rdb, err := newRedisClient(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb.Options().ClientName = "tokendtest-" + rand.Text()[:10] // CLIENT KILL finds ours by it
-	t.Cleanup(func() { rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is not answering, and CI=true: %v", url, err)
-		}
-		t.Skipf("Redis at %s is not answering (set TEST_REDIS_URL): %v", url, err)
-	}
-	prefix := "tokendtest:" + rand.Text()[:12] + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
-	return rdb, prefix
-}
 
 // killOurConnections closes, from the Redis side, every connection of rdb
 // (named for this test alone, so other tests' connections are untouched).
@@ -83,7 +48,7 @@ func killOurConnections(t *testing.T, rdb *redis.Client) {
 // TestSessionsAcrossReplicas: with Redis, a session started on one replica
 // renews on the others, and a logout on one ends it on all.
 func TestSessionsAcrossReplicas(t *testing.T) {
-	rdb, prefix := testRedis(t)
+	rdb, prefix := testservice.Redis(t, newRedisClient)
 	var replicas []*sessionServer
 	for range 3 {
 		s := newSessionServer(t, session.NewRedisStore(rdb, prefix), nil)
@@ -160,7 +125,7 @@ func BenchmarkSessionRenewal(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) session.Store { return session.NewMemoryStore(10000) }},
 		{"redis", func(b *testing.B) session.Store {
-			rdb, prefix := testRedis(b)
+			rdb, prefix := testservice.Redis(b, newRedisClient)
 			return session.NewRedisStore(rdb, prefix)
 		}},
 	} {
@@ -181,11 +146,8 @@ func BenchmarkSessionRenewal(b *testing.B) {
 // REDIS_URL share sessions: a login on one renews on the other, and a
 // logout on the second ends it on the first.
 func TestServeWithRedis(t *testing.T) {
-	_, prefix := testRedis(t)
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
+	_, prefix := testservice.Redis(t, newRedisClient)
+	url := testservice.RedisURL()
 	shared := testEnv(t) // one users file for both
 	shared["REDIS_URL"], shared["REDIS_PREFIX"] = url, prefix
 	var bases []string
@@ -272,7 +234,7 @@ func TestServeRedisDownAtStart(t *testing.T) {
 // TestSessionCommandsOnRedis: without METRICS_ADDR, `tokend session` asks
 // the Redis of REDIS_URL directly.
 func TestSessionCommandsOnRedis(t *testing.T) {
-	rdb, prefix := testRedis(t)
+	rdb, prefix := testservice.Redis(t, newRedisClient)
 	s := newSessionServer(t, session.NewRedisStore(rdb, prefix), nil)
 	s.clock.t = time.Now()
 	a1 := s.login()

@@ -25,6 +25,7 @@ import (
 
 	"tokend/internal/passhash"
 	"tokend/internal/session"
+	"tokend/internal/testservice"
 	userstore "tokend/internal/users"
 	"tokend/internal/users/userstest"
 )
@@ -50,22 +51,6 @@ func TestFileStoreConformance(t *testing.T) {
 }
 
 const testUsersDatabaseURL = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
-
-// pgAdmin connects to the test database, or skips (fails with CI=true).
-func pgAdmin(t testing.TB) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testUsersDatabaseURL)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at 127.0.0.1:5432 is needed (CI=true): %v", err)
-		}
-		t.Skipf("skipping: no PostgreSQL at 127.0.0.1:5432 (database test): %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
 
 // frameworkUsers are users whose hashes the frameworks made
 // (internal/passhash/testdata), one of each kind: name -> password, hash.
@@ -107,7 +92,7 @@ type dbServer struct {
 // newDBServer serves users (name -> password, hash); userFailures failed
 // logins lock a username.
 func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *dbServer {
-	conn := pgAdmin(t)
+	conn := testservice.Postgres(t, testUsersDatabaseURL)
 	ctx := context.Background()
 	s := &dbServer{conn: conn, table: "tokend_users_" + strings.ToLower(rand.Text()[:12]), proxy: newTCPProxy(t, "127.0.0.1:5432"), logs: &syncBuffer{}}
 	if _, err := conn.Exec(ctx, "CREATE TABLE "+s.table+" (username text PRIMARY KEY, password text, is_active boolean NOT NULL DEFAULT true)"); err != nil {
@@ -386,7 +371,7 @@ func TestUserDatabaseKilledConnections(t *testing.T) {
 
 // TestUserDatabaseDownAtStart: tokend starts, not ready, and logins get 503.
 func TestUserDatabaseDownAtStart(t *testing.T) {
-	pgAdmin(t)
+	testservice.Postgres(t, testUsersDatabaseURL)
 	s := newDBServer(t, nil, 2)
 	s.proxy.stop()
 	if code, _ := s.ready(); code != 503 {
@@ -461,7 +446,7 @@ func BenchmarkUserDatabaseTiming(b *testing.B) {
 	}
 	var vs []struct{ By, Password, Hash string }
 	json.Unmarshal(data, &vs)
-	conn := pgAdmin(b)
+	conn := testservice.Postgres(b, testUsersDatabaseURL)
 	ctx := context.Background()
 	for _, v := range vs {
 		if !strings.Contains(v.By, "default") {
