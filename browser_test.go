@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // chromiumPath is where Debian's chromium package installs the browser.
@@ -118,12 +117,13 @@ const out = document.getElementById('result');
 })();
 </script>`
 
-// serveApp serves appPage from a new origin, http://127.0.0.1:PORT.
-func serveApp(t *testing.T) string {
+// serveApp serves page (appPage, zoomAppPage) from a new origin,
+// http://127.0.0.1:PORT.
+func serveApp(t *testing.T, page string) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(appPage))
+		w.Write([]byte(page))
 	}))
 	srv.Config.ReadHeaderTimeout = 5 * time.Second
 	srv.Config.WriteTimeout = 10 * time.Second
@@ -136,35 +136,25 @@ func serveApp(t *testing.T) string {
 // a token from tokend, and the browser blocks a page from any other origin.
 func TestBrowserCORS(t *testing.T) {
 	browser := newBrowser(t)
-	allowedApp, otherApp := serveApp(t), serveApp(t)
+	allowedApp, otherApp := serveApp(t, appPage), serveApp(t, appPage)
 
-	dir := t.TempDir()
-	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-	users := filepath.Join(dir, "users.htpasswd")
-	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
-	addr := freeAddr(t)
+	env := testEnv(t)
+	env["CORS_ALLOWED_ORIGINS"] = "https://app.example.com, " + allowedApp
 	var stdout, stderr syncBuffer
-	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
-		"TWILIO_ACCOUNT_SID":    testAccountSID,
-		"TWILIO_API_KEY_SID":    testAPIKeySID,
-		"TWILIO_API_KEY_SECRET": testSecret,
-		"USERS_FILE":            users,
-		"LISTEN_ADDR":           addr,
-		"CORS_ALLOWED_ORIGINS":  "https://app.example.com, " + allowedApp,
-	}, &stdout, &stderr)
-	tokend := "http://" + addr
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, env, &stdout, &stderr)
+	tokend := "http://" + env["LISTEN_ADDR"]
 	waitReady(t, tokend, errc)
 
 	const unauthorized = "401 the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth"
 	tests := []struct {
 		name, app, send, pass, want string
 	}{
-		{"allowed origin, JSON body (preflighted)", allowedApp, "json", "s3cret pass", "200 alice"},
-		{"allowed origin, Basic auth (preflighted)", allowedApp, "basic", "s3cret pass", "200 alice"},
-		{"allowed origin, form body (no preflight)", allowedApp, "form", "s3cret pass", "200 alice"},
+		{"allowed origin, JSON body (preflighted)", allowedApp, "json", "alice password", "200 alice"},
+		{"allowed origin, Basic auth (preflighted)", allowedApp, "basic", "alice password", "200 alice"},
+		{"allowed origin, form body (no preflight)", allowedApp, "form", "alice password", "200 alice"},
 		{"allowed origin reads the problem of a wrong password", allowedApp, "json", "wrong", unauthorized},
-		{"other origin: the preflight fails", otherApp, "json", "s3cret pass", "TypeError"},
-		{"other origin: the answer is hidden", otherApp, "form", "s3cret pass", "TypeError"},
+		{"other origin: the preflight fails", otherApp, "json", "alice password", "TypeError"},
+		{"other origin: the answer is hidden", otherApp, "form", "alice password", "TypeError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,23 +310,12 @@ func jsString(s string) string {
 // not listed can use the cookie in no way, preflighted or not.
 func TestBrowserSessionCORS(t *testing.T) {
 	browser := newBrowser(t)
-	allowedApp, otherApp := serveApp(t), serveApp(t)
-	dir := t.TempDir()
-	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-	users := filepath.Join(dir, "users.htpasswd")
-	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
-	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	allowedApp, otherApp := serveApp(t, appPage), serveApp(t, appPage)
+	env, metricsAddr := testEnv(t), freeAddr(t)
+	env["METRICS_ADDR"], env["CORS_ALLOWED_ORIGINS"] = metricsAddr, allowedApp
 	var stdout, stderr syncBuffer
-	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
-		"TWILIO_ACCOUNT_SID":    testAccountSID,
-		"TWILIO_API_KEY_SID":    testAPIKeySID,
-		"TWILIO_API_KEY_SECRET": testSecret,
-		"USERS_FILE":            users,
-		"LISTEN_ADDR":           addr,
-		"METRICS_ADDR":          metricsAddr,
-		"CORS_ALLOWED_ORIGINS":  allowedApp,
-	}, &stdout, &stderr)
-	tokend := "http://" + addr
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, env, &stdout, &stderr)
+	tokend := "http://" + env["LISTEN_ADDR"]
 	waitReady(t, tokend, errc)
 	renewed := func() string {
 		resp, err := http.Get("http://" + metricsAddr + "/metrics")
@@ -365,7 +344,7 @@ func TestBrowserSessionCORS(t *testing.T) {
 		renewed   string
 	}{
 		{"no session yet", allowedApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "401 " + "the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth", "0"},
-		{"login", allowedApp, url.Values{"send": {"json"}, "credentials": {"include"}, "user": {"alice"}, "pass": {"s3cret pass"}}, "200 alice", "0"},
+		{"login", allowedApp, url.Values{"send": {"json"}, "credentials": {"include"}, "user": {"alice"}, "pass": {"alice password"}}, "200 alice", "0"},
 		{"renew with the cookie alone", allowedApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "200 alice", "1"},
 		{"renew without sending the cookie", allowedApp, url.Values{"send": {"renew"}, "credentials": {"omit"}}, "401 " + "the username or password is wrong, or none was sent; send them as JSON {\"username\", \"password\"}, a form, or HTTP Basic auth", "1"},
 		{"other origin: the preflight fails", otherApp, url.Values{"send": {"renew"}, "credentials": {"include"}}, "TypeError", "1"},

@@ -2,15 +2,15 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"tokend/internal/testservice"
 )
 
 // sharedLimits are login limits a guesser can only beat across replicas if
@@ -24,7 +24,7 @@ var sharedLimits = Limits{UserFailures: 10, UserFailuresPerHour: 90,
 // password is then refused on every replica; an operator's unlock on one
 // lifts the lock on all.
 func TestLimitsAcrossReplicas(t *testing.T) {
-	rdb, prefix := testRedis(t)
+	rdb, prefix := testservice.Redis(t, newRedisClient)
 	var replicas []*guardedServer
 	for range 3 {
 		cfg := testConfig()
@@ -75,64 +75,13 @@ func TestLimitsAcrossReplicas(t *testing.T) {
 	}
 }
 
-// redisProxy is a loopback TCP proxy to Redis that the test stops (Redis
-// down: connections cut, new ones refused) and starts again on the same port.
-type redisProxy struct {
-	t     *testing.T
-	addr  string
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-}
-
-func (p *redisProxy) start() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r, err := net.Dial("tcp", "127.0.0.1:6379")
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, r)
-			p.mu.Unlock()
-			go func() { io.Copy(r, c); r.Close() }()
-			go func() { io.Copy(c, r); c.Close() }()
-		}
-	}()
-}
-
-func (p *redisProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestLimitsRedisDown: while Redis does not answer, each replica enforces
 // its own budgets (a guesser gets one replica's budget, not unlimited
 // tries), right passwords still log in, the gauge and /readyz say so, and
 // one log line marks each change; the shared budgets return with Redis.
 func TestLimitsRedisDown(t *testing.T) {
-	_, prefix := testRedis(t) // skips when no Redis answers
-	p := &redisProxy{t: t, addr: "127.0.0.1:0"}
-	p.start()
-	t.Cleanup(p.stop)
+	_, prefix := testservice.Redis(t, newRedisClient) // skips when no Redis answers
+	p := newTCPProxy(t, "127.0.0.1:6379")
 	rdb, err := newRedisClient("redis://" + p.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +151,7 @@ func BenchmarkLoginCachedShared(b *testing.B) {
 			cfg.Limits = sharedLimits
 			st := benchStack(b, cfg)
 			if store == "redis" {
-				rdb, prefix := testRedis(b)
+				rdb, prefix := testservice.Redis(b, newRedisClient)
 				st.limits.useRedis(rdb, prefix, limitsSecret(cfg.APIKeySecret), cfg.Limits, nil,
 					slog.New(slog.DiscardHandler), func(bool) {})
 			}

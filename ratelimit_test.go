@@ -17,6 +17,7 @@ import (
 	"time"
 	"tokend/internal/limits"
 	"tokend/internal/limits/limitstest"
+	"tokend/internal/testservice"
 )
 
 // testClock is a clock the test moves by hand, so expiry needs no sleep.
@@ -333,7 +334,7 @@ func TestBudgetTables(t *testing.T) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		limitstest.Run(t, func(t *testing.T, burst int, perSecond float64, now func() time.Time) limits.Table {
-			rdb, prefix := testRedis(t)
+			rdb, prefix := testservice.Redis(t, newRedisClient)
 			l := newLoginLimits(Limits{AddrRequests: burst, AddrRequestsPerSecond: perSecond, MaxKeys: 100}, now)
 			l.useRedis(rdb, prefix, []byte("test secret"), Limits{AddrRequests: burst, AddrRequestsPerSecond: perSecond}, now,
 				slog.New(slog.DiscardHandler), func(bool) {})

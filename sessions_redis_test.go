@@ -2,56 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/bcrypt"
 
 	"tokend/internal/session"
+	"tokend/internal/testservice"
 )
-
-// testRedis returns a client of the test Redis (TEST_REDIS_URL, or
-// 127.0.0.1:6379) and a key prefix of the test's own, removed after; it
-// skips the test when Redis does not answer, and fails it when CI=true.
-func testRedis(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	rdb, err := newRedisClient(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb.Options().ClientName = "tokendtest-" + rand.Text()[:10] // CLIENT KILL finds ours by it
-	t.Cleanup(func() { rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is not answering, and CI=true: %v", url, err)
-		}
-		t.Skipf("Redis at %s is not answering (set TEST_REDIS_URL): %v", url, err)
-	}
-	prefix := "tokendtest:" + rand.Text()[:12] + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
-	return rdb, prefix
-}
 
 // killOurConnections closes, from the Redis side, every connection of rdb
 // (named for this test alone, so other tests' connections are untouched).
@@ -84,7 +48,7 @@ func killOurConnections(t *testing.T, rdb *redis.Client) {
 // TestSessionsAcrossReplicas: with Redis, a session started on one replica
 // renews on the others, and a logout on one ends it on all.
 func TestSessionsAcrossReplicas(t *testing.T) {
-	rdb, prefix := testRedis(t)
+	rdb, prefix := testservice.Redis(t, newRedisClient)
 	var replicas []*sessionServer
 	for range 3 {
 		s := newSessionServer(t, session.NewRedisStore(rdb, prefix), nil)
@@ -130,13 +94,7 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 // nobody listens on), renewals get 503 quickly, password logins still get
 // their token, and /readyz says why.
 func TestSessionsRedisUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	rdb, err := newRedisClient("redis://" + addr + "/0")
+	rdb, err := newRedisClient("redis://" + freeAddr(t) + "/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +125,7 @@ func BenchmarkSessionRenewal(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) session.Store { return session.NewMemoryStore(10000) }},
 		{"redis", func(b *testing.B) session.Store {
-			rdb, prefix := testRedis(b)
+			rdb, prefix := testservice.Redis(b, newRedisClient)
 			return session.NewRedisStore(rdb, prefix)
 		}},
 	} {
@@ -188,31 +146,19 @@ func BenchmarkSessionRenewal(b *testing.B) {
 // REDIS_URL share sessions: a login on one renews on the other, and a
 // logout on the second ends it on the first.
 func TestServeWithRedis(t *testing.T) {
-	_, prefix := testRedis(t)
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	dir := t.TempDir()
-	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-	users := filepath.Join(dir, "users.htpasswd")
-	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	_, prefix := testservice.Redis(t, newRedisClient)
+	url := testservice.RedisURL()
+	shared := testEnv(t) // one users file for both
+	shared["REDIS_URL"], shared["REDIS_PREFIX"] = url, prefix
 	var bases []string
 	var logs []*syncBuffer
 	for range 2 {
-		addr := freeAddr(t)
+		env := maps.Clone(shared)
+		env["LISTEN_ADDR"] = freeAddr(t)
 		var stdout, stderr syncBuffer
-		errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
-			"TWILIO_ACCOUNT_SID":    testAccountSID,
-			"TWILIO_API_KEY_SID":    testAPIKeySID,
-			"TWILIO_API_KEY_SECRET": testSecret,
-			"USERS_FILE":            users,
-			"LISTEN_ADDR":           addr,
-			"REDIS_URL":             url,
-			"REDIS_PREFIX":          prefix,
-		}, &stdout, &stderr)
-		waitReady(t, "http://"+addr, errc)
-		bases = append(bases, "http://"+addr)
+		errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, env, &stdout, &stderr)
+		waitReady(t, "http://"+env["LISTEN_ADDR"], errc)
+		bases = append(bases, "http://"+env["LISTEN_ADDR"])
 		logs = append(logs, &stderr)
 	}
 	call := func(base, path, body, cookie string) (*http.Response, string) {
@@ -230,7 +176,7 @@ func TestServeWithRedis(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-	resp, body := call(bases[0], "/token", `{"username":"alice","password":"s3cret pass","session":true}`, "")
+	resp, body := call(bases[0], "/token", `{"username":"alice","password":"alice password","session":true}`, "")
 	var secret string
 	for _, c := range resp.Cookies() {
 		if c.Name == sessionCookie {
@@ -259,26 +205,11 @@ func TestServeWithRedis(t *testing.T) {
 // TestServeRedisDownAtStart: a Redis that does not answer at start-up does
 // not stop tokend; the log says so once, and /readyz says why.
 func TestServeRedisDownAtStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	redisAddr := ln.Addr().String()
-	ln.Close()
-	dir := t.TempDir()
-	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-	users := filepath.Join(dir, "users.htpasswd")
-	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
-	addr := freeAddr(t)
+	env := testEnv(t)
+	env["REDIS_URL"] = "redis://:hunter2@" + freeAddr(t) + "/0" // nothing listens there
+	addr := env["LISTEN_ADDR"]
 	var stdout, stderr syncBuffer
-	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(dir, ".env")}, map[string]string{
-		"TWILIO_ACCOUNT_SID":    testAccountSID,
-		"TWILIO_API_KEY_SID":    testAPIKeySID,
-		"TWILIO_API_KEY_SECRET": testSecret,
-		"USERS_FILE":            users,
-		"LISTEN_ADDR":           addr,
-		"REDIS_URL":             "redis://:hunter2@" + redisAddr + "/0",
-	}, &stdout, &stderr)
+	errc := startRun(t, []string{"serve", "--env-file", filepath.Join(t.TempDir(), ".env")}, env, &stdout, &stderr)
 	waitReady(t, "http://"+addr, errc)
 	for range 3 {
 		resp, err := http.Get("http://" + addr + "/readyz")
@@ -303,7 +234,7 @@ func TestServeRedisDownAtStart(t *testing.T) {
 // TestSessionCommandsOnRedis: without METRICS_ADDR, `tokend session` asks
 // the Redis of REDIS_URL directly.
 func TestSessionCommandsOnRedis(t *testing.T) {
-	rdb, prefix := testRedis(t)
+	rdb, prefix := testservice.Redis(t, newRedisClient)
 	s := newSessionServer(t, session.NewRedisStore(rdb, prefix), nil)
 	s.clock.t = time.Now()
 	a1 := s.login()

@@ -9,9 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +25,7 @@ import (
 
 	"tokend/internal/passhash"
 	"tokend/internal/session"
+	"tokend/internal/testservice"
 	userstore "tokend/internal/users"
 	"tokend/internal/users/userstest"
 )
@@ -52,22 +51,6 @@ func TestFileStoreConformance(t *testing.T) {
 }
 
 const testUsersDatabaseURL = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
-
-// pgAdmin connects to the test database, or skips (fails with CI=true).
-func pgAdmin(t testing.TB) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testUsersDatabaseURL)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at 127.0.0.1:5432 is needed (CI=true): %v", err)
-		}
-		t.Skipf("skipping: no PostgreSQL at 127.0.0.1:5432 (database test): %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
 
 // frameworkUsers are users whose hashes the frameworks made
 // (internal/passhash/testdata), one of each kind: name -> password, hash.
@@ -96,73 +79,12 @@ func frameworkUsers(t testing.TB) map[string][2]string {
 	return out
 }
 
-// pgProxy forwards loopback connections to PostgreSQL; stop and start are
-// the database going down and coming back, on the same address.
-type pgProxy struct {
-	t    testing.TB
-	addr string
-	mu   sync.Mutex
-	ln   net.Listener
-	conn []net.Conn
-}
-
-func newPGProxy(t testing.TB) *pgProxy {
-	p := &pgProxy{t: t, addr: "127.0.0.1:0"}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *pgProxy) start() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", "127.0.0.1:5432")
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conn = append(p.conn, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-// stop closes the listener and every connection through it.
-func (p *pgProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conn {
-		c.Close()
-	}
-	p.conn = nil
-}
-
-func (p *pgProxy) url() string { return "postgres://root@" + p.addr + "/test?sslmode=disable" }
-
 // dbServer is tokend serving from a user table of its own, through a proxy.
 type dbServer struct {
 	http.Handler
 	conn   *pgx.Conn
 	table  string
-	proxy  *pgProxy
+	proxy  *tcpProxy
 	health *storeHealth
 	logs   *syncBuffer
 }
@@ -170,9 +92,9 @@ type dbServer struct {
 // newDBServer serves users (name -> password, hash); userFailures failed
 // logins lock a username.
 func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *dbServer {
-	conn := pgAdmin(t)
+	conn := testservice.Postgres(t, testUsersDatabaseURL)
 	ctx := context.Background()
-	s := &dbServer{conn: conn, table: "tokend_users_" + strings.ToLower(rand.Text()[:12]), proxy: newPGProxy(t), logs: &syncBuffer{}}
+	s := &dbServer{conn: conn, table: "tokend_users_" + strings.ToLower(rand.Text()[:12]), proxy: newTCPProxy(t, "127.0.0.1:5432"), logs: &syncBuffer{}}
 	if _, err := conn.Exec(ctx, "CREATE TABLE "+s.table+" (username text PRIMARY KEY, password text, is_active boolean NOT NULL DEFAULT true)"); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +108,7 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 	cfg.AuthCacheTTL, cfg.AuthCacheSize, cfg.BcryptMaxWait = time.Minute, 100, time.Second
 	cfg.Limits = Limits{UserFailures: userFailures, UserFailuresPerHour: 1, AddrFailures: 100, AddrFailuresPerHour: 1,
 		AddrRequests: 1000, AddrRequestsPerSecond: 1000, MaxKeys: 1000}
-	cfg.UsersDB = UsersDBConfig{URL: s.proxy.url(), Query: "SELECT password, NOT is_active FROM " + s.table + " WHERE username = $1", QueryTimeout: 2 * time.Second}
+	cfg.UsersDB = UsersDBConfig{URL: "postgres://root@" + s.proxy.addr + "/test?sslmode=disable", Query: "SELECT password, NOT is_active FROM " + s.table + " WHERE username = $1", QueryTimeout: 2 * time.Second}
 	log := slog.New(slog.NewTextHandler(s.logs, nil))
 	s.health = newStoreHealth(log, 0)
 	db, err := userstore.OpenPostgres(userstore.PostgresConfig{URL: cfg.UsersDB.URL, Query: cfg.UsersDB.Query, Timeout: cfg.UsersDB.QueryTimeout})
@@ -449,7 +371,7 @@ func TestUserDatabaseKilledConnections(t *testing.T) {
 
 // TestUserDatabaseDownAtStart: tokend starts, not ready, and logins get 503.
 func TestUserDatabaseDownAtStart(t *testing.T) {
-	pgAdmin(t)
+	testservice.Postgres(t, testUsersDatabaseURL)
 	s := newDBServer(t, nil, 2)
 	s.proxy.stop()
 	if code, _ := s.ready(); code != 503 {
@@ -524,7 +446,7 @@ func BenchmarkUserDatabaseTiming(b *testing.B) {
 	}
 	var vs []struct{ By, Password, Hash string }
 	json.Unmarshal(data, &vs)
-	conn := pgAdmin(b)
+	conn := testservice.Postgres(b, testUsersDatabaseURL)
 	ctx := context.Background()
 	for _, v := range vs {
 		if !strings.Contains(v.By, "default") {

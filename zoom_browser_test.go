@@ -1,11 +1,8 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -40,17 +37,7 @@ const out = document.getElementById('result');
 // on another origin is blocked by the browser.
 func TestBrowserZoom(t *testing.T) {
 	browser := newBrowser(t)
-	serve := func() string {
-		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Write([]byte(zoomAppPage))
-		}))
-		srv.Config.ReadHeaderTimeout = 5 * time.Second
-		srv.Start()
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
-	allowedApp, otherApp := serve(), serve()
+	allowedApp, otherApp := serveApp(t, zoomAppPage), serveApp(t, zoomAppPage)
 	env := testEnv(t)
 	env["CORS_ALLOWED_ORIGINS"] = allowedApp
 	env["ZOOM_VIDEO_SDK_KEY"], env["ZOOM_VIDEO_SDK_SECRET"], env["ZOOM_SESSIONS"] = testZoomKey, testZoomSecret, "standup"

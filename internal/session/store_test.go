@@ -2,16 +2,13 @@ package session_test
 
 import (
 	"context"
-	"crypto/rand"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"tokend/internal/session"
 	"tokend/internal/session/sessiontest"
+	"tokend/internal/testservice"
 )
 
 func TestMemoryStore(t *testing.T) {
@@ -46,43 +43,9 @@ func TestMemoryStoreCap(t *testing.T) {
 	}
 }
 
-// redisForTest returns a client of the test Redis (REDIS_URL, or
-// 127.0.0.1:6379), skipping the test when none answers, failing when
-// CI=true. Its keys are under a prefix of the test's own, removed after.
-func redisForTest(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is not answering, and CI=true: %v", url, err)
-		}
-		t.Skipf("Redis at %s is not answering (set TEST_REDIS_URL): %v", url, err)
-	}
-	prefix := "tokendtest:" + rand.Text()[:12] + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
-	return rdb, prefix
-}
-
 func TestRedisStore(t *testing.T) {
 	sessiontest.Run(t, func(t *testing.T) session.Store {
-		rdb, prefix := redisForTest(t)
+		rdb, prefix := testservice.Redis(t, nil)
 		return session.NewRedisStore(rdb, prefix)
 	})
 }
@@ -90,7 +53,7 @@ func TestRedisStore(t *testing.T) {
 // TestRedisStoreKeepsNoSecret: nothing in Redis holds the secret or the
 // username in a key name.
 func TestRedisStoreKeepsNoSecret(t *testing.T) {
-	rdb, prefix := redisForTest(t)
+	rdb, prefix := testservice.Redis(t, nil)
 	st := session.NewRedisStore(rdb, prefix)
 	ctx := context.Background()
 	secret, key := session.NewSecret()

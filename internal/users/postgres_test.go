@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"tokend/internal/testservice"
 	"tokend/internal/users"
 	"tokend/internal/users/userstest"
 )
@@ -19,25 +20,18 @@ import (
 // testDatabaseURL is the machine's PostgreSQL (trust auth, database test).
 const testDatabaseURL = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
 
-// admin connects to the test database to make tables, or skips (fails
-// with CI=true) when there is no server.
+// databaseURL is TEST_DATABASE_URL, or testDatabaseURL.
+func databaseURL() string {
+	if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
+		return url
+	}
+	return testDatabaseURL
+}
+
+// admin connects to the test database to make tables.
 func admin(t testing.TB) *pgx.Conn {
 	t.Helper()
-	url := os.Getenv("TEST_DATABASE_URL")
-	if url == "" {
-		url = testDatabaseURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is needed (CI=true): %v", url, err)
-		}
-		t.Skipf("skipping: no PostgreSQL at %s (start it, or set TEST_DATABASE_URL): %v", url, err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return testservice.Postgres(t, databaseURL())
 }
 
 // userTable makes a table of its own for one test, dropped at the end.
@@ -60,10 +54,7 @@ func userTable(t testing.TB, conn *pgx.Conn, rows map[string]string) string {
 func openStore(t testing.TB, cfg users.PostgresConfig) *users.Postgres {
 	t.Helper()
 	if cfg.URL == "" {
-		cfg.URL = testDatabaseURL
-		if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-			cfg.URL = u
-		}
+		cfg.URL = databaseURL()
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
