@@ -27,21 +27,9 @@ type sessionAdmin interface {
 // private one), which holds the sessions whatever the store; without
 // METRICS_ADDR and with REDIS_URL, it asks Redis directly.
 func runSession(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
-	if len(args) == 0 || isHelpFlag(args[0]) {
-		fs := newFlagSet("session", stderr)
-		if len(args) > 0 {
-			showHelp(fs)
-			return errHelp
-		}
-		fmt.Fprintln(stderr, "tokend session: name a subcommand: list or revoke")
-		shortUsage(stderr, "session")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	if _, ok := commandHelp["session "+sub]; !ok {
-		fmt.Fprintf(stderr, "tokend session: unknown subcommand %q\n", sub)
-		shortUsage(stderr, "session")
-		return errUsage
+	sub, args, err := subcommand("session", "list or revoke", args, stderr)
+	if err != nil {
+		return err
 	}
 	fs := newFlagSet("session "+sub, stderr)
 	envFile := envFileFlag(fs)
