@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -65,8 +64,6 @@ func handleUnlock(log *slog.Logger, limits *loginLimits) http.Handler {
 			ans = unlocked{Address: key, WasLocked: fails || requests}
 		}
 		log.Info("login lock lifted by an operator", "username", ans.Username, "address", ans.Address, "was_locked", ans.WasLocked)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(ans)
+		writeJSON(w, ans)
 	})
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,7 +15,7 @@ import (
 )
 
 // sessionAdmin is what `tokend session` asks: a running tokend's admin
-// endpoints (adminHTTP), or the Redis store itself (adminStore).
+// endpoints (adminClient), or the Redis store itself (adminStore).
 type sessionAdmin interface {
 	list(ctx context.Context, user string) (sessionList, error)
 	revokeUser(ctx context.Context, user string) (int, error)
@@ -29,21 +27,9 @@ type sessionAdmin interface {
 // private one), which holds the sessions whatever the store; without
 // METRICS_ADDR and with REDIS_URL, it asks Redis directly.
 func runSession(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
-	if len(args) == 0 || isHelpFlag(args[0]) {
-		fs := newFlagSet("session", stderr)
-		if len(args) > 0 {
-			showHelp(fs)
-			return errHelp
-		}
-		fmt.Fprintln(stderr, "tokend session: name a subcommand: list or revoke")
-		shortUsage(stderr, "session")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	if _, ok := commandHelp["session "+sub]; !ok {
-		fmt.Fprintf(stderr, "tokend session: unknown subcommand %q\n", sub)
-		shortUsage(stderr, "session")
-		return errUsage
+	sub, args, err := subcommand("session", "list or revoke", args, stderr)
+	if err != nil {
+		return err
 	}
 	fs := newFlagSet("session "+sub, stderr)
 	envFile := envFileFlag(fs)
@@ -96,22 +82,25 @@ func runSession(args []string, getenv func(string) string, now func() time.Time,
 // openSessionAdmin picks what `tokend session` asks: --admin, else
 // METRICS_ADDR, else REDIS_URL's store.
 func openSessionAdmin(adminURL, envFile string, getenv func(string) string, now func() time.Time) (sessionAdmin, func(), error) {
-	client := &http.Client{Timeout: 10 * time.Second}
 	if adminURL != "" {
-		return adminHTTP{client, strings.TrimSuffix(adminURL, "/")}, func() {}, nil
+		return newAdminClient(adminURL), func() {}, nil
 	}
 	lookup, _, err := envLookup(envFile, getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	if metrics := strings.TrimSpace(lookup("METRICS_ADDR")); metrics != "" || strings.TrimSpace(lookup("REDIS_URL")) == "" {
+	metrics, redisURL := strings.TrimSpace(lookup("METRICS_ADDR")), strings.TrimSpace(lookup("REDIS_URL"))
+	switch {
+	case metrics != "":
 		base, err := adminBase(metrics)
 		if err != nil {
 			return nil, nil, err
 		}
-		return adminHTTP{client, base}, func() {}, nil
+		return newAdminClient(base), func() {}, nil
+	case redisURL == "":
+		return nil, nil, errors.New("the session commands talk to a running tokend on its METRICS_ADDR listener (or to Redis with REDIS_URL), and neither is set: set one as the server has it, or pass --admin http://HOST:PORT")
 	}
-	rdb, err := newRedisClient(strings.TrimSpace(lookup("REDIS_URL")))
+	rdb, err := newRedisClient(redisURL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,72 +118,26 @@ func looksLikeSessionID(s string) bool {
 	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
-// adminBase turns METRICS_ADDR into the URL the commands call: a listener
-// on every address is called on loopback.
-func adminBase(metricsAddr string) (string, error) {
-	if metricsAddr == "" {
-		return "", fmt.Errorf("the session commands talk to a running tokend on its METRICS_ADDR listener (or to Redis with REDIS_URL), and neither is set: set one as the server has it, or pass --admin http://HOST:PORT")
-	}
-	host, port, err := net.SplitHostPort(metricsAddr)
-	if err != nil {
-		return "", fmt.Errorf("METRICS_ADDR is %q: use HOST:PORT or :PORT", metricsAddr)
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
-}
-
-// adminHTTP asks a running tokend's admin endpoints.
-type adminHTTP struct {
-	client *http.Client
-	base   string
-}
-
-func (a adminHTTP) list(ctx context.Context, user string) (sessionList, error) {
-	target := a.base + "/admin/sessions"
+// list, revokeUser and revokeID make adminClient a sessionAdmin, through
+// the running tokend's /admin/sessions endpoints.
+func (a adminClient) list(ctx context.Context, user string) (sessionList, error) {
+	path := "/admin/sessions"
 	if user != "" {
-		target += "?user=" + url.QueryEscape(user)
+		path += "?user=" + url.QueryEscape(user)
 	}
 	var list sessionList
-	return list, a.call(ctx, http.MethodGet, target, &list)
+	return list, a.call(ctx, http.MethodGet, path, &list)
 }
 
-func (a adminHTTP) revokeUser(ctx context.Context, user string) (int, error) {
+func (a adminClient) revokeUser(ctx context.Context, user string) (int, error) {
 	var res revokeResult
-	err := a.call(ctx, http.MethodDelete, a.base+"/admin/sessions?user="+url.QueryEscape(user), &res)
+	err := a.call(ctx, http.MethodDelete, "/admin/sessions?user="+url.QueryEscape(user), &res)
 	return res.Ended, err
 }
 
-func (a adminHTTP) revokeID(ctx context.Context, id string) error {
+func (a adminClient) revokeID(ctx context.Context, id string) error {
 	var res revokeResult
-	return a.call(ctx, http.MethodDelete, a.base+"/admin/sessions/"+id, &res)
-}
-
-// call sends one request and decodes the answer into out, or returns the
-// problem's detail.
-func (a adminHTTP) call(ctx context.Context, method, target string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("ask the running tokend: %w (is it running with this METRICS_ADDR?)", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if resp.StatusCode != http.StatusOK {
-		var p problem
-		if json.Unmarshal(body, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("tokend answered %d: %s", resp.StatusCode, p.Detail)
-		}
-		return fmt.Errorf("tokend answered %s to %s %s: is this tokend's METRICS_ADDR?", resp.Status, method, req.URL.Path)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("tokend's answer to %s %s is not what this version expects: %v", method, req.URL.Path, err)
-	}
-	return nil
+	return a.call(ctx, http.MethodDelete, "/admin/sessions/"+id, &res)
 }
 
 // adminStore asks the session store itself: Redis, which outlives and is

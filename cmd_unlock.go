@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,12 +35,9 @@ func runUnlock(ctx context.Context, args []string, getenv func(string) string, s
 	if metricsAddr == "" {
 		return errors.New("METRICS_ADDR is not set: locks are lifted on that listener only, never beside /token; without it, restarting tokend clears every lock")
 	}
-	host, port, err := net.SplitHostPort(metricsAddr)
+	base, err := adminBase(metricsAddr)
 	if err != nil {
-		return fmt.Errorf("METRICS_ADDR is %q: use HOST:PORT or :PORT, such as 127.0.0.1:9090", metricsAddr)
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1" // listening on every address: this machine is one of them
+		return err
 	}
 	q := url.Values{}
 	if *user != "" {
@@ -50,29 +45,16 @@ func runUnlock(ctx context.Context, args []string, getenv func(string) string, s
 	} else {
 		q.Set("address", *address)
 	}
-	target := "http://" + net.JoinHostPort(host, port) + "/admin/unlock?" + q.Encode()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	var ans unlocked
+	err = newAdminClient(base).call(ctx, http.MethodPost, "/admin/unlock?"+q.Encode(), &ans)
+	var refused *adminRefusal
+	if errors.As(err, &refused) {
+		return fmt.Errorf("tokend refused: %s", refused.detail)
+	}
 	if err != nil {
 		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("ask tokend on METRICS_ADDR %s: %w (is tokend running with this METRICS_ADDR?)", metricsAddr, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		var p problem
-		if json.Unmarshal(body, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("tokend refused: %s", p.Detail)
-		}
-		return fmt.Errorf("tokend answered %s", resp.Status)
-	}
-	var ans unlocked
-	if err := json.Unmarshal(body, &ans); err != nil {
-		return fmt.Errorf("tokend's answer is not the expected JSON: %w", err)
 	}
 	what := fmt.Sprintf("username %q", ans.Username) // quoted: a name never reaches the terminal raw
 	if ans.Address != "" {

@@ -17,21 +17,9 @@ import (
 // USERS_FILE. Passwords never come from the command line, where they would
 // land in shell history and the process list.
 func runUser(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || isHelpFlag(args[0]) {
-		fs := newFlagSet("user", stderr)
-		if len(args) > 0 {
-			showHelp(fs)
-			return errHelp
-		}
-		fmt.Fprintln(stderr, "tokend user: name a subcommand: add, del or list")
-		shortUsage(stderr, "user")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	if _, ok := commandHelp["user "+sub]; !ok {
-		fmt.Fprintf(stderr, "tokend user: unknown subcommand %q\n", sub)
-		shortUsage(stderr, "user")
-		return errUsage
+	sub, args, err := subcommand("user", "add, del or list", args, stderr)
+	if err != nil {
+		return err
 	}
 	fs := newFlagSet("user "+sub, stderr)
 	envFile := envFileFlag(fs)

@@ -141,15 +141,6 @@ func handleZoomToken(log *slog.Logger, cfg *Config, minter *ZoomMinter, logins *
 	})
 }
 
-// writeJSON answers 200 with v, which never fails to encode.
-func writeJSON(w http.ResponseWriter, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	json.NewEncoder(w).Encode(v)
-}
-
 // decodeZoomRequest reads a JSON or form body into the request's fields.
 // An empty body is allowed: the session may come from ZOOM_SESSION and
 // the login from the Authorization header.

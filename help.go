@@ -69,6 +69,26 @@ func shortUsage(w io.Writer, cmd string) {
 	fmt.Fprintf(w, "see `%s`\n", strings.TrimSpace("tokend help "+topic))
 }
 
+// subcommand splits the args of a command made of subcommands (user,
+// session) into the subcommand, one of choices, and the subcommand's args.
+func subcommand(cmd, choices string, args []string, stderr io.Writer) (string, []string, error) {
+	switch {
+	case len(args) == 0:
+		fmt.Fprintf(stderr, "tokend %s: name a subcommand: %s\n", cmd, choices)
+		shortUsage(stderr, cmd)
+		return "", nil, errUsage
+	case isHelpFlag(args[0]):
+		showHelp(newFlagSet(cmd, stderr))
+		return "", nil, errHelp
+	}
+	if _, ok := commandHelp[cmd+" "+args[0]]; !ok {
+		fmt.Fprintf(stderr, "tokend %s: unknown subcommand %q\n", cmd, args[0])
+		shortUsage(stderr, cmd)
+		return "", nil, errUsage
+	}
+	return args[0], args[1:], nil
+}
+
 // showHelp prints a command's help: synopsis, what it does, its flags.
 func showHelp(fs *flag.FlagSet) {
 	cmd := commandName(fs)

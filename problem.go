@@ -112,6 +112,17 @@ type invalidParam struct {
 	Reason string `json:"reason"`
 }
 
+// writeJSON answers 200 with v, which never fails to encode: every JSON
+// answer that is not a problem goes through it, but POST /token's, which
+// writeTokenResponse builds by hand for speed.
+func writeJSON(w http.ResponseWriter, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	json.NewEncoder(w).Encode(v)
+}
+
 // writeError answers with the problem+json body for err. Errors that are not
 // *Error are logged with their cause and shown only as "internal error".
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
