@@ -1,7 +1,7 @@
 # tokend: see README.md.
 GO ?= go
 
-.PHONY: run build test vet smoke bench bench-wrk fuzz clean
+.PHONY: run build test vet smoke bench bench-wrk pgo fuzz clean
 
 # With a .env, serve for real; on a fresh clone, a loudly labelled development mode.
 # The binary replaces the shell (exec) and `go run` is not used, so Ctrl-C
@@ -45,6 +45,12 @@ bench:
 # REDIS=1: tokend with REDIS_URL against tokend without, instead.
 bench-wrk:
 	GO=$(GO) ./scripts/bench-wrk.sh
+
+# default.pgo is the CPU profile go build optimizes tokend with (PGO): taken
+# from the built tokend under bench-wrk's load, POST /token with a warm cache.
+# Refresh it after changes to the request path; commit it with them.
+pgo:
+	ROUNDS=1 PPROF=default.pgo PPROF_SECONDS=15 GO=$(GO) ./scripts/bench-wrk.sh
 
 # Each fuzz target in turn, FUZZTIME each (go test -fuzz takes one target
 # at a time). An input that fails is saved under testdata/fuzz/, and every

@@ -7,7 +7,7 @@
 # ratio, the median and range, and every answer that was not a 200.
 #
 #   make bench-wrk                        # ROUNDS=5 DURATION=3s CONNS=32 THREADS=2
-#   PPROF=cpu.pprof make bench-wrk         # also a CPU profile of tokend under wrk
+#   PPROF=cpu.pprof make bench-wrk         # also a CPU profile of tokend under wrk (PPROF_SECONDS=5)
 #   REDIS=1 make bench-wrk                 # tokend with REDIS_URL vs without, instead
 #
 # With REDIS=1 the second server is the same binary and .env plus REDIS_URL
@@ -145,9 +145,10 @@ else
 fi
 echo "answers not 200 (or socket errors), both servers, all rounds: $bad"
 if [ -n "${PPROF:-}" ]; then
-	curl -sf -o "$PPROF" "http://$METRICS/debug/pprof/profile?seconds=5" &
+	secs=${PPROF_SECONDS:-5}
+	curl -sf -o "$PPROF" "http://$METRICS/debug/pprof/profile?seconds=$secs" &
 	cp=$!
-	wrk -t"$THREADS" -c"$CONNS" -d6s -s "$here/scripts/wrk-status.lua" "http://$TOKEND_ADDR/token" >/dev/null
+	wrk -t"$THREADS" -c"$CONNS" -d$((secs + 1))s -s "$here/scripts/wrk-status.lua" "http://$TOKEND_ADDR/token" >/dev/null
 	wait $cp
 	echo "CPU profile of tokend under wrk: $PPROF (go tool pprof -top $PPROF)"
 fi
