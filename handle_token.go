@@ -293,6 +293,10 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string
 	// MaxBytesReader, which also tells the server to close the connection.
 	var err error
 	if r.ContentLength >= 0 && r.ContentLength <= maxBodyBytes {
+		// Room for the body and ReadFrom's last read at once: a buffer
+		// that grew midway would leave a copy of the password behind,
+		// which putBodyBuffer cannot clear.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 		_, err = buf.ReadFrom(r.Body)
 	} else {
 		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))

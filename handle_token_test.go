@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -483,4 +484,40 @@ func TestRecentTokensConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// arrayEnds records, for every Read, where the array that Read fills ends:
+// reads into one array all end at the same address.
+type arrayEnds struct {
+	r    io.Reader
+	ends []uintptr
+}
+
+func (a *arrayEnds) Read(p []byte) (int, error) {
+	a.ends = append(a.ends, uintptr(unsafe.Pointer(unsafe.SliceData(p)))+uintptr(cap(p)))
+	return a.r.Read(p)
+}
+
+// TestReadBodyOneArray: a body of declared length is read into the array
+// it is left in, whatever its size, so no grown-out copy of a password is
+// left behind uncleared.
+func TestReadBodyOneArray(t *testing.T) {
+	for _, n := range []int{10, 600, 1500, 5000, maxBodyBytes - 40} {
+		body := `{"username":"a","password":"` + strings.Repeat("p", n) + `"}`
+		src := &arrayEnds{r: strings.NewReader(body)}
+		r := httptest.NewRequest("POST", "/token", src)
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Type", "application/json")
+		buf := getBodyBuffer()
+		if _, err := readBody(httptest.NewRecorder(), r, buf); err != nil || buf.String() != body {
+			t.Fatalf("%d: %v, %d bytes read", n, err, buf.Len())
+		}
+		end := uintptr(unsafe.Pointer(unsafe.SliceData(buf.Bytes()))) + uintptr(buf.Cap())
+		for i, e := range src.ends {
+			if e != end {
+				t.Errorf("password of %d bytes: read %d of %d went into an array the buffer left behind", n, i+1, len(src.ends))
+			}
+		}
+		putBodyBuffer(buf)
+	}
 }
