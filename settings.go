@@ -59,12 +59,15 @@ func allSettings() []string {
 	return slices.Concat(knownSettings...)
 }
 
-// settingHints are names other Twilio tools use, with what tokend calls
-// them: closer than any spelling distance can tell.
+// settingHints are names other Twilio and Zoom tools use, with what tokend
+// calls them: closer than any spelling distance can tell.
 var settingHints = map[string]string{
 	"TWILIO_API_KEY":    "tokend calls it TWILIO_API_KEY_SID",
 	"TWILIO_API_SECRET": "tokend calls it TWILIO_API_KEY_SECRET",
 	"TWILIO_AUTH_TOKEN": "tokend does not read it: tokens are signed with an API key (TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET), never the Auth Token",
+	// Many Zoom apps' names, often for Meeting SDK credentials.
+	"ZOOM_SDK_KEY":    "tokend calls it ZOOM_VIDEO_SDK_KEY (a Video SDK app's key: a Meeting SDK key does not work)",
+	"ZOOM_SDK_SECRET": "tokend calls it ZOOM_VIDEO_SDK_SECRET (a Video SDK app's secret: a Meeting SDK secret does not work)",
 }
 
 // unknownSettings returns a warning for each name in names that has one of

@@ -27,6 +27,10 @@ func TestUnknownSettings(t *testing.T) {
 			"TWILIO_API_SECRET in .env is not a tokend setting and is ignored: tokend calls it TWILIO_API_KEY_SECRET",
 			"TWILIO_AUTH_TOKEN in .env is not a tokend setting and is ignored: tokend does not read it: tokens are signed with an API key (TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET), never the Auth Token",
 		}},
+		{"Zoom apps' usual names", []string{"ZOOM_SDK_SECRET", "ZOOM_SDK_KEY"}, []string{
+			"ZOOM_SDK_KEY in .env is not a tokend setting and is ignored: tokend calls it ZOOM_VIDEO_SDK_KEY (a Video SDK app's key: a Meeting SDK key does not work)",
+			"ZOOM_SDK_SECRET in .env is not a tokend setting and is ignored: tokend calls it ZOOM_VIDEO_SDK_SECRET (a Video SDK app's secret: a Meeting SDK secret does not work)",
+		}},
 		{"nothing near", []string{"LIMIT_EVERYTHING_PLEASE"},
 			[]string{"LIMIT_EVERYTHING_PLEASE in .env is not a tokend setting and is ignored (`tokend help` lists the settings)"}},
 		{"a session setting misspelt", []string{"SESSION_IDLE_TIMOUT"},
