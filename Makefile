@@ -6,8 +6,8 @@ GO ?= go
 # With a .env, serve for real; on a fresh clone, a loudly labelled development mode.
 # The binary replaces the shell (exec) and `go run` is not used, so Ctrl-C
 # reaches tokend alone, which shuts down cleanly: make reports no error.
-run:
-	@$(GO) build -o tokend . && if [ -f .env ]; then exec ./tokend serve; else \
+run: build
+	@if [ -f .env ]; then exec ./tokend serve; else \
 	  echo "make run: no .env here, starting DEVELOPMENT MODE (cp .env.example .env for real use)"; \
 	  exec ./tokend serve --dev; fi
 
@@ -32,12 +32,12 @@ vet:
 # 127.0.0.1:6379), with REDIS_URL set versus without.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
-	@if command -v wrk >/dev/null; then $(MAKE) --no-print-directory bench-wrk; \
-	  else echo "bench: wrk is missing, so no out-of-process figure: apt-get install -y wrk"; fi
-	@if ! command -v wrk >/dev/null; then :; \
-	  elif command -v redis-cli >/dev/null && redis-cli -u "$${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then \
-	    REDIS=1 $(MAKE) --no-print-directory bench-wrk; \
-	  else echo "bench: no Redis answers (REDIS_URL), so no with/without-Redis figure"; fi
+	@if ! command -v wrk >/dev/null; then \
+	  echo "bench: wrk is missing, so no out-of-process figure: apt-get install -y wrk"; exit 0; fi; \
+	$(MAKE) --no-print-directory bench-wrk || exit 1; \
+	if command -v redis-cli >/dev/null && redis-cli -u "$${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then \
+	  REDIS=1 $(MAKE) --no-print-directory bench-wrk; \
+	else echo "bench: no Redis answers (REDIS_URL), so no with/without-Redis figure"; fi
 
 # The built tokend under wrk (POST /token, warm cache, default middleware)
 # against a constant-JSON net/http server, in the same run: prints the
