@@ -18,6 +18,12 @@ type UsersDBConfig struct {
 	QueryTimeout time.Duration
 }
 
+// open returns the store over the user database, reached as serve and
+// `tokend check` both reach it. It does not connect (see OpenPostgres).
+func (c UsersDBConfig) open() (*userstore.Postgres, error) {
+	return userstore.OpenPostgres(userstore.PostgresConfig{URL: c.URL, Query: c.Query, SampleQuery: c.SampleQuery, Timeout: c.QueryTimeout})
+}
+
 // usersDatabase reads the user database settings and HASH_MEMORY_MIB.
 func (s *settings) usersDatabase(c *Config) {
 	c.UsersDB = UsersDBConfig{
