@@ -387,8 +387,10 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 func (s *settings) oidc() *OIDCConfig {
 	issuer := s.str("OIDC_ISSUER", "")
 	if issuer == "" {
-		for _, key := range []string{"OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP", "OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW", "OIDC_JWKS_REFRESH"} {
-			if s.str(key, "") != "" {
+		// Every other OIDC_ setting means nothing without the issuer:
+		// taken from knownSettings, so that a new one is checked too.
+		for _, key := range allSettings() {
+			if strings.HasPrefix(key, "OIDC_") && key != "OIDC_ISSUER" && s.str(key, "") != "" {
 				s.problemf("%s is set but OIDC_ISSUER is not: set OIDC_ISSUER to turn on ID token logins, or remove %s", key, key)
 			}
 		}
