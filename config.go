@@ -621,7 +621,8 @@ func (s *settings) sessions(c *Config) {
 }
 
 // loadAll reads the configuration and the users file, and reports every
-// problem with either in one error.
+// problem with either in one error. The users are nil when no users file
+// is read: the users are in the user database, or passwords are off.
 func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	cfg, err := loadConfig(lookup)
 	var cerr *ConfigError
@@ -633,7 +634,7 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 		if cerr != nil {
 			return nil, nil, cerr
 		}
-		return cfg, &Users{hashes: map[string][]byte{}}, nil
+		return cfg, nil, nil
 	}
 	path := usersFile(lookup)
 	users, uerr := loadUsers(path)
