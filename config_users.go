@@ -27,9 +27,9 @@ func (c UsersDBConfig) open() (*userstore.Postgres, error) {
 // usersDatabase reads the user database settings and HASH_MEMORY_MIB.
 func (s *settings) usersDatabase(c *Config) {
 	c.UsersDB = UsersDBConfig{
-		URL:          strings.TrimSpace(s.str("USERS_DATABASE_URL", "")),
-		Query:        strings.TrimSpace(s.str("USERS_QUERY", userstore.DefaultQuery)),
-		SampleQuery:  strings.TrimSpace(s.str("USERS_SAMPLE_QUERY", "")),
+		URL:          s.str("USERS_DATABASE_URL", ""),
+		Query:        s.str("USERS_QUERY", userstore.DefaultQuery),
+		SampleQuery:  s.str("USERS_SAMPLE_QUERY", ""),
 		QueryTimeout: s.duration("USERS_QUERY_TIMEOUT", 2*time.Second, 50*time.Millisecond, time.Minute, false),
 	}
 	if c.UsersDB.URL != "" {
