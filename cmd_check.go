@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"tokend/internal/passhash"
-	userstore "tokend/internal/users"
 )
 
 // runCheck is `tokend check`: start-up's checks of the settings and the
@@ -111,9 +110,7 @@ func checkUsers(cfg *Config, users *Users, sample bool, stdout io.Writer) ([]str
 		fmt.Fprintf(stdout, "  users:      %d in %s\n", users.Len(), cfg.UsersFile)
 		return hashesOf(users), nil
 	}
-	db, err := userstore.OpenPostgres(userstore.PostgresConfig{
-		URL: cfg.UsersDB.URL, Query: cfg.UsersDB.Query, SampleQuery: cfg.UsersDB.SampleQuery, Timeout: cfg.UsersDB.QueryTimeout,
-	})
+	db, err := cfg.UsersDB.open()
 	if err != nil {
 		return nil, err
 	}

@@ -387,8 +387,10 @@ func loadConfig(lookup func(string) string) (*Config, error) {
 func (s *settings) oidc() *OIDCConfig {
 	issuer := s.str("OIDC_ISSUER", "")
 	if issuer == "" {
-		for _, key := range []string{"OIDC_AUDIENCE", "OIDC_IDENTITY_CLAIM", "OIDC_IDENTITY_MAP", "OIDC_REQUIRED_CLAIMS", "OIDC_ALLOWED_IDENTITIES", "OIDC_ALGORITHMS", "OIDC_CLOCK_SKEW", "OIDC_JWKS_REFRESH"} {
-			if s.str(key, "") != "" {
+		// Every other OIDC_ setting means nothing without the issuer:
+		// taken from knownSettings, so that a new one is checked too.
+		for _, key := range allSettings() {
+			if strings.HasPrefix(key, "OIDC_") && key != "OIDC_ISSUER" && s.str(key, "") != "" {
 				s.problemf("%s is set but OIDC_ISSUER is not: set OIDC_ISSUER to turn on ID token logins, or remove %s", key, key)
 			}
 		}
@@ -619,7 +621,8 @@ func (s *settings) sessions(c *Config) {
 }
 
 // loadAll reads the configuration and the users file, and reports every
-// problem with either in one error.
+// problem with either in one error. The users are nil when no users file
+// is read: the users are in the user database, or passwords are off.
 func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	cfg, err := loadConfig(lookup)
 	var cerr *ConfigError
@@ -631,7 +634,7 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 		if cerr != nil {
 			return nil, nil, cerr
 		}
-		return cfg, &Users{hashes: map[string][]byte{}}, nil
+		return cfg, nil, nil
 	}
 	path := usersFile(lookup)
 	users, uerr := loadUsers(path)

@@ -18,12 +18,18 @@ type UsersDBConfig struct {
 	QueryTimeout time.Duration
 }
 
+// open returns the store over the user database, reached as serve and
+// `tokend check` both reach it. It does not connect (see OpenPostgres).
+func (c UsersDBConfig) open() (*userstore.Postgres, error) {
+	return userstore.OpenPostgres(userstore.PostgresConfig{URL: c.URL, Query: c.Query, SampleQuery: c.SampleQuery, Timeout: c.QueryTimeout})
+}
+
 // usersDatabase reads the user database settings and HASH_MEMORY_MIB.
 func (s *settings) usersDatabase(c *Config) {
 	c.UsersDB = UsersDBConfig{
-		URL:          strings.TrimSpace(s.str("USERS_DATABASE_URL", "")),
-		Query:        strings.TrimSpace(s.str("USERS_QUERY", userstore.DefaultQuery)),
-		SampleQuery:  strings.TrimSpace(s.str("USERS_SAMPLE_QUERY", "")),
+		URL:          s.str("USERS_DATABASE_URL", ""),
+		Query:        s.str("USERS_QUERY", userstore.DefaultQuery),
+		SampleQuery:  s.str("USERS_SAMPLE_QUERY", ""),
 		QueryTimeout: s.duration("USERS_QUERY_TIMEOUT", 2*time.Second, 50*time.Millisecond, time.Minute, false),
 	}
 	if c.UsersDB.URL != "" {

@@ -61,7 +61,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 	if opt.dev {
 		cfg, users, banner, err = devSetup(lookup)
 		if err == nil {
-			warnings = configWarnings(cfg, opt.envFile, opt.envFound, envFileNames(opt.envFile, opt.envFound), opt.environ)
+			warnings = configWarnings(cfg, opt.envFile, opt.envFound, opt.environ)
 		}
 	} else {
 		cfg, users, warnings, err = loadChecked(lookup, opt.envFile, opt.envFound, opt.environ)

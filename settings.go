@@ -287,10 +287,11 @@ func sameListener(a, b string) bool {
 
 // configWarnings are what start-up and `tokend check` warn about, in the
 // same words: settings tokend does not know, a secret of the wrong shape,
-// secret files readable by everyone. None stops tokend.
-func configWarnings(cfg *Config, envFile string, envFound bool, fileNames, envNames []string) []string {
+// secret files readable by everyone. None stops tokend. envNames are the
+// process environment's names.
+func configWarnings(cfg *Config, envFile string, envFound bool, envNames []string) []string {
 	var warnings []string
-	warnings = append(warnings, unknownSettings(fileNames, envFile)...)
+	warnings = append(warnings, unknownSettings(envFileNames(envFile, envFound), envFile)...)
 	warnings = append(warnings, unknownSettings(envNames, "the environment")...)
 	if !cfg.Dev { // development mode's secret and users are its own
 		warnings = append(warnings, secretWarnings(cfg.APIKeySecret)...)
@@ -311,7 +312,7 @@ func loadChecked(lookup func(string) string, envFile string, envFound bool, envi
 	if err != nil {
 		return nil, nil, nil, withEnvFileHint(err, envFile, envFound)
 	}
-	return cfg, users, configWarnings(cfg, envFile, envFound, envFileNames(envFile, envFound), environ), nil
+	return cfg, users, configWarnings(cfg, envFile, envFound, environ), nil
 }
 
 // corsSummary says which origins' pages may call /token, for start-up and

@@ -176,9 +176,7 @@ func (r *storeReadiness) check(ctx context.Context, c *readyCall) {
 // that is down at start-up does not stop tokend: it starts not ready
 // (/readyz 503, logins 503) and recovers when the database does.
 func openUsersDB(ctx context.Context, log *slog.Logger, cfg *Config, health *storeHealth) (*userstore.Postgres, []string, error) {
-	db, err := userstore.OpenPostgres(userstore.PostgresConfig{
-		URL: cfg.UsersDB.URL, Query: cfg.UsersDB.Query, SampleQuery: cfg.UsersDB.SampleQuery, Timeout: cfg.UsersDB.QueryTimeout,
-	})
+	db, err := cfg.UsersDB.open()
 	if err != nil {
 		return nil, nil, err
 	}

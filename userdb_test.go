@@ -111,7 +111,7 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 	cfg.UsersDB = UsersDBConfig{URL: "postgres://root@" + s.proxy.addr + "/test?sslmode=disable", Query: "SELECT password, NOT is_active FROM " + s.table + " WHERE username = $1", QueryTimeout: 2 * time.Second}
 	log := slog.New(slog.NewTextHandler(s.logs, nil))
 	s.health = newStoreHealth(log, 0)
-	db, err := userstore.OpenPostgres(userstore.PostgresConfig{URL: cfg.UsersDB.URL, Query: cfg.UsersDB.Query, Timeout: cfg.UsersDB.QueryTimeout})
+	db, err := cfg.UsersDB.open()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,15 +172,14 @@ func DummyLike(encoded string, lim Limits) (string, error) {
 
 // parsed is a hash taken apart.
 type parsed struct {
-	kind    string
-	cost    int    // bcrypt cost, PBKDF2 iterations
-	algo    string // Werkzeug PBKDF2's digest: sha256 or sha512
-	m, t    uint32 // argon2
-	p       uint8  // argon2, scrypt
-	n, r    int    // scrypt
-	salt    []byte
-	digest  []byte
-	version int // argon2
+	kind   string
+	cost   int    // bcrypt cost, PBKDF2 iterations
+	algo   string // Werkzeug PBKDF2's digest: sha256 or sha512
+	m, t   uint32 // argon2
+	p      uint8  // argon2, scrypt
+	n, r   int    // scrypt
+	salt   []byte
+	digest []byte
 }
 
 func malformed(kind, why string) error { return fmt.Errorf("%w: %s: %s", ErrMalformed, kind, why) }
@@ -223,7 +222,6 @@ func (p *parsed) parseArgon2(rest string, lim Limits) error {
 	if len(f) != 4 || f[0] != "v=19" {
 		return malformed(p.kind, "expected v=19$m=…,t=…,p=…$salt$hash")
 	}
-	p.version = 19
 	var m, t, par uint64
 	var err error
 	params := strings.Split(f[1], ",")

@@ -28,7 +28,6 @@ type PostgresConfig struct {
 	// SampleQuery, if set, returns hashes (one column) for Sample.
 	SampleQuery string
 	Timeout     time.Duration // each query's
-	MaxConns    int32
 }
 
 // Postgres is a Store over the application's own user table, read-only:
@@ -78,9 +77,6 @@ func OpenPostgres(cfg PostgresConfig) (*Postgres, error) {
 	pc.ConnConfig.RuntimeParams["application_name"] = "tokend"
 	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > cfg.Timeout {
 		pc.ConnConfig.ConnectTimeout = cfg.Timeout
-	}
-	if cfg.MaxConns > 0 {
-		pc.MaxConns = cfg.MaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
