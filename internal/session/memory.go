@@ -133,7 +133,7 @@ func (m *MemoryStore) DeleteUser(_ context.Context, user string) (int, error) {
 }
 
 func (m *MemoryStore) DeleteID(_ context.Context, id string) error {
-	if len(id) != IDLen {
+	if !ValidID(id) {
 		return ErrNotFound
 	}
 	m.mu.Lock()

@@ -97,6 +97,21 @@ func IDOf(key string) string {
 	return key[:IDLen]
 }
 
+// ValidID reports whether id has the shape IDOf gives, IDLen lowercase hex
+// digits: an ID of any other shape names no session, costs no lookup, and
+// brings no glob character to Redis's SCAN MATCH.
+func ValidID(id string) bool {
+	if len(id) != IDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidSecret reports whether s has the shape NewSecret gives, so a forged
 // cookie of any other shape costs no store lookup.
 func ValidSecret(s string) bool {
