@@ -178,11 +178,11 @@ func (r *RedisStore) List(ctx context.Context, user string, now time.Time) ([]Se
 		if err != nil {
 			return nil, err
 		}
-		if (user == "" || s.User == user) && now.Before(s.IdleUntil) && now.Before(s.EndsAt) {
+		if (user == "" || s.User == user) && !s.endedAt(now) {
 			out = append(out, s)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Session) int { return a.Created.Compare(b.Created) })
+	slices.SortStableFunc(out, byCreated)
 	return out, nil
 }
 
