@@ -81,7 +81,7 @@ func newOIDCLogin(cfg *OIDCConfig, log *slog.Logger, client *http.Client, now fu
 	}
 	return &oidcLogin{
 		cfg: cfg, log: log, client: client, now: now,
-		keys: &jwksCache{client: client, now: now, minRefetch: oidcMinRefetch, algs: cfg.Algorithms},
+		keys: &jwksCache{client: client, now: now, minRefetch: oidcMinRefetch, algs: joseAlgorithms(cfg.Algorithms)},
 	}
 }
 
@@ -378,7 +378,7 @@ type jwksCache struct {
 	client     *http.Client
 	now        func() time.Time
 	minRefetch time.Duration
-	algs       []string
+	algs       []jose.SignatureAlgorithm // OIDC_ALGORITHMS, as go-jose takes them
 
 	url atomic.Pointer[string]
 
@@ -496,10 +496,6 @@ func (c *jwksCache) refetchForUnknownKid(ctx context.Context) error {
 // VerifySignature is go-oidc's KeySet: it checks the signature with the
 // key the token names, fetching the keys again for a kid not yet seen.
 func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	algs := make([]jose.SignatureAlgorithm, len(c.algs))
-	for i, a := range c.algs {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
 	out, _ := ctx.Value(verifyOutcomeKey{}).(*verifyOutcome)
 	fail := func(err error) ([]byte, error) {
 		if out != nil {
@@ -507,7 +503,7 @@ func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, er
 		}
 		return nil, err
 	}
-	jws, err := jose.ParseSigned(raw, algs)
+	jws, err := jose.ParseSigned(raw, c.algs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return fail(errBadSignature)
 	}
@@ -536,6 +532,16 @@ func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, er
 		}
 	}
 	return fail(errBadSignature)
+}
+
+// joseAlgorithms converts algorithm names once, at start-up, rather than on
+// every ID token login.
+func joseAlgorithms(names []string) []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, len(names))
+	for i, a := range names {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return algs
 }
 
 // verifyWith returns the payload if one of keys verifies the signature.
