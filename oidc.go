@@ -234,23 +234,32 @@ type providerUnavailable struct{ wait time.Duration }
 
 func (e *providerUnavailable) Error() string { return "identity provider unavailable" }
 
+// notSignedJWT is the detail for a bearer token that is no compact JWS.
+const notSignedJWT = "is not a signed JWT (three base64url parts separated by dots); send the provider's ID token, not its access token"
+
 // verify checks the token with go-oidc and turns its refusals into
 // details a person can act on.
 func (o *oidcLogin) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw string) (map[string]any, error) {
-	alg, ok := jwsAlgorithm(raw)
-	switch {
-	case !ok:
-		return nil, idTokenProblem("is not a signed JWT (three base64url parts separated by dots); send the provider's ID token, not its access token")
-	case !slices.Contains(o.cfg.Algorithms, alg):
-		return nil, idTokenProblem(fmt.Sprintf("is signed with an algorithm this server does not accept; it accepts %s", strings.Join(o.cfg.Algorithms, ", ")))
+	// An ID token is a compact JWS; go-jose would also take the JSON
+	// serialization, which this refuses before go-oidc sees it.
+	if strings.Count(raw, ".") != 2 {
+		return nil, idTokenProblem(notSignedJWT)
 	}
 	out := &verifyOutcome{}
 	tok, err := v.Verify(context.WithValue(ctx, verifyOutcomeKey{}, out), raw)
 	if err != nil {
+		// The header is read for its algorithm only now, for the
+		// detail: go-oidc refuses any algorithm not in OIDC_ALGORITHMS
+		// itself, so an accepted token is not parsed once more for it.
+		alg, ok := jwsAlgorithm(raw)
 		var unavailable *providerUnavailable
 		var expired *oidc.TokenExpiredError
 		msg := err.Error()
 		switch {
+		case !ok:
+			return nil, idTokenProblem(notSignedJWT)
+		case !slices.Contains(o.cfg.Algorithms, alg):
+			return nil, idTokenProblem(fmt.Sprintf("is signed with an algorithm this server does not accept; it accepts %s", strings.Join(o.cfg.Algorithms, ", ")))
 		case errors.As(out.err, &unavailable):
 			return nil, retryLater(EUNAVAILABLE, unavailable.wait, "the ID token is signed by a key tokend does not have, and the identity provider cannot be reached to fetch it")
 		case errors.Is(out.err, errUnknownKey):
@@ -279,12 +288,9 @@ func (o *oidcLogin) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw str
 	return claims, nil
 }
 
-// jwsAlgorithm reads the alg of a compact JWS's header, unverified: only
-// to tell the client which algorithms are accepted.
+// jwsAlgorithm reads the alg of a JWS's header, unverified: only to tell
+// the client which algorithms are accepted.
 func jwsAlgorithm(raw string) (string, bool) {
-	if strings.Count(raw, ".") != 2 {
-		return "", false
-	}
 	tok, err := jose.ParseSigned(raw, allJOSEAlgorithms)
 	if err != nil || len(tok.Signatures) != 1 {
 		return "", false
