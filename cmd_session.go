@@ -63,7 +63,7 @@ func runSession(args []string, getenv func(string) string, now func() time.Time,
 		return tw.Flush()
 	default: // revoke
 		arg := fs.Arg(0)
-		if !*byUser && looksLikeSessionID(arg) {
+		if !*byUser && session.ValidID(arg) {
 			if err := admin.revokeID(ctx, arg); err != nil {
 				return err
 			}
@@ -109,13 +109,6 @@ func openSessionAdmin(adminURL, envFile string, getenv func(string) string, now 
 		prefix = "tokend:"
 	}
 	return adminStore{session.NewRedisStore(rdb, prefix), now}, func() { rdb.Close() }, nil
-}
-
-func looksLikeSessionID(s string) bool {
-	if len(s) != session.IDLen {
-		return false
-	}
-	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // list, revokeUser and revokeID make adminClient a sessionAdmin, through

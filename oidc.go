@@ -81,7 +81,7 @@ func newOIDCLogin(cfg *OIDCConfig, log *slog.Logger, client *http.Client, now fu
 	}
 	return &oidcLogin{
 		cfg: cfg, log: log, client: client, now: now,
-		keys: &jwksCache{client: client, now: now, minRefetch: oidcMinRefetch, algs: cfg.Algorithms},
+		keys: &jwksCache{client: client, now: now, minRefetch: oidcMinRefetch, algs: joseAlgorithms(cfg.Algorithms)},
 	}
 }
 
@@ -234,23 +234,32 @@ type providerUnavailable struct{ wait time.Duration }
 
 func (e *providerUnavailable) Error() string { return "identity provider unavailable" }
 
+// notSignedJWT is the detail for a bearer token that is no compact JWS.
+const notSignedJWT = "is not a signed JWT (three base64url parts separated by dots); send the provider's ID token, not its access token"
+
 // verify checks the token with go-oidc and turns its refusals into
 // details a person can act on.
 func (o *oidcLogin) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw string) (map[string]any, error) {
-	alg, ok := jwsAlgorithm(raw)
-	switch {
-	case !ok:
-		return nil, idTokenProblem("is not a signed JWT (three base64url parts separated by dots); send the provider's ID token, not its access token")
-	case !slices.Contains(o.cfg.Algorithms, alg):
-		return nil, idTokenProblem(fmt.Sprintf("is signed with an algorithm this server does not accept; it accepts %s", strings.Join(o.cfg.Algorithms, ", ")))
+	// An ID token is a compact JWS; go-jose would also take the JSON
+	// serialization, which this refuses before go-oidc sees it.
+	if strings.Count(raw, ".") != 2 {
+		return nil, idTokenProblem(notSignedJWT)
 	}
 	out := &verifyOutcome{}
 	tok, err := v.Verify(context.WithValue(ctx, verifyOutcomeKey{}, out), raw)
 	if err != nil {
+		// The header is read for its algorithm only now, for the
+		// detail: go-oidc refuses any algorithm not in OIDC_ALGORITHMS
+		// itself, so an accepted token is not parsed once more for it.
+		alg, ok := jwsAlgorithm(raw)
 		var unavailable *providerUnavailable
 		var expired *oidc.TokenExpiredError
 		msg := err.Error()
 		switch {
+		case !ok:
+			return nil, idTokenProblem(notSignedJWT)
+		case !slices.Contains(o.cfg.Algorithms, alg):
+			return nil, idTokenProblem(fmt.Sprintf("is signed with an algorithm this server does not accept; it accepts %s", strings.Join(o.cfg.Algorithms, ", ")))
 		case errors.As(out.err, &unavailable):
 			return nil, retryLater(EUNAVAILABLE, unavailable.wait, "the ID token is signed by a key tokend does not have, and the identity provider cannot be reached to fetch it")
 		case errors.Is(out.err, errUnknownKey):
@@ -279,12 +288,9 @@ func (o *oidcLogin) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw str
 	return claims, nil
 }
 
-// jwsAlgorithm reads the alg of a compact JWS's header, unverified: only
-// to tell the client which algorithms are accepted.
+// jwsAlgorithm reads the alg of a JWS's header, unverified: only to tell
+// the client which algorithms are accepted.
 func jwsAlgorithm(raw string) (string, bool) {
-	if strings.Count(raw, ".") != 2 {
-		return "", false
-	}
 	tok, err := jose.ParseSigned(raw, allJOSEAlgorithms)
 	if err != nil || len(tok.Signatures) != 1 {
 		return "", false
@@ -378,7 +384,7 @@ type jwksCache struct {
 	client     *http.Client
 	now        func() time.Time
 	minRefetch time.Duration
-	algs       []string
+	algs       []jose.SignatureAlgorithm // OIDC_ALGORITHMS, as go-jose takes them
 
 	url atomic.Pointer[string]
 
@@ -496,10 +502,6 @@ func (c *jwksCache) refetchForUnknownKid(ctx context.Context) error {
 // VerifySignature is go-oidc's KeySet: it checks the signature with the
 // key the token names, fetching the keys again for a kid not yet seen.
 func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	algs := make([]jose.SignatureAlgorithm, len(c.algs))
-	for i, a := range c.algs {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
 	out, _ := ctx.Value(verifyOutcomeKey{}).(*verifyOutcome)
 	fail := func(err error) ([]byte, error) {
 		if out != nil {
@@ -507,7 +509,7 @@ func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, er
 		}
 		return nil, err
 	}
-	jws, err := jose.ParseSigned(raw, algs)
+	jws, err := jose.ParseSigned(raw, c.algs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return fail(errBadSignature)
 	}
@@ -536,6 +538,16 @@ func (c *jwksCache) VerifySignature(ctx context.Context, raw string) ([]byte, er
 		}
 	}
 	return fail(errBadSignature)
+}
+
+// joseAlgorithms converts algorithm names once, at start-up, rather than on
+// every ID token login.
+func joseAlgorithms(names []string) []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, len(names))
+	for i, a := range names {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return algs
 }
 
 // verifyWith returns the payload if one of keys verifies the signature.

@@ -84,7 +84,7 @@ func (m *MemoryStore) Touch(_ context.Context, key string, now, idleUntil time.T
 		return Session{}, ErrNotFound
 	}
 	ent := e.Value.(*memEntry)
-	if !now.Before(ent.s.IdleUntil) || !now.Before(ent.s.EndsAt) {
+	if ent.s.endedAt(now) {
 		m.remove(e)
 		return Session{}, ErrNotFound
 	}
@@ -113,11 +113,11 @@ func (m *MemoryStore) List(_ context.Context, user string, now time.Time) ([]Ses
 	var out []Session
 	for e := m.order.Front(); e != nil; e = e.Next() {
 		s := e.Value.(*memEntry).s
-		if (user == "" || s.User == user) && now.Before(s.IdleUntil) && now.Before(s.EndsAt) {
+		if (user == "" || s.User == user) && !s.endedAt(now) {
 			out = append(out, s)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Session) int { return a.Created.Compare(b.Created) })
+	slices.SortStableFunc(out, byCreated)
 	return out, nil
 }
 
@@ -133,7 +133,7 @@ func (m *MemoryStore) DeleteUser(_ context.Context, user string) (int, error) {
 }
 
 func (m *MemoryStore) DeleteID(_ context.Context, id string) error {
-	if len(id) != IDLen {
+	if !ValidID(id) {
 		return ErrNotFound
 	}
 	m.mu.Lock()

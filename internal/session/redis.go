@@ -178,11 +178,11 @@ func (r *RedisStore) List(ctx context.Context, user string, now time.Time) ([]Se
 		if err != nil {
 			return nil, err
 		}
-		if (user == "" || s.User == user) && now.Before(s.IdleUntil) && now.Before(s.EndsAt) {
+		if (user == "" || s.User == user) && !s.endedAt(now) {
 			out = append(out, s)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Session) int { return a.Created.Compare(b.Created) })
+	slices.SortStableFunc(out, byCreated)
 	return out, nil
 }
 
@@ -205,8 +205,8 @@ func (r *RedisStore) DeleteUser(ctx context.Context, user string) (int, error) {
 }
 
 func (r *RedisStore) DeleteID(ctx context.Context, id string) error {
-	if !isHex(id, IDLen) {
-		return ErrNotFound // and no glob characters reach SCAN's MATCH
+	if !ValidID(id) {
+		return ErrNotFound
 	}
 	iter := r.rdb.Scan(ctx, 0, r.sessionKey(id)+"*", 1000).Iterator()
 	var found []string
@@ -234,17 +234,4 @@ func (r *RedisStore) Ping(ctx context.Context) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

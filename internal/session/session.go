@@ -42,6 +42,16 @@ type Session struct {
 	EndsAt    time.Time
 }
 
+// endedAt reports whether s has ended at now: at its idle deadline or at
+// EndsAt, whichever comes first. Every backend's Touch and List go by it
+// (the Redis store's touchScript says the same in Lua).
+func (s Session) endedAt(now time.Time) bool {
+	return !now.Before(s.IdleUntil) || !now.Before(s.EndsAt)
+}
+
+// byCreated is List's order, oldest first, for slices.SortStableFunc.
+func byCreated(a, b Session) int { return a.Created.Compare(b.Created) }
+
 // Store keeps sessions. Every method is safe for concurrent use, and Touch
 // is atomic: two renewals at once never revive an ended session.
 type Store interface {
@@ -95,6 +105,21 @@ func IDOf(key string) string {
 		return key
 	}
 	return key[:IDLen]
+}
+
+// ValidID reports whether id has the shape IDOf gives, IDLen lowercase hex
+// digits: an ID of any other shape names no session, costs no lookup, and
+// brings no glob character to Redis's SCAN MATCH.
+func ValidID(id string) bool {
+	if len(id) != IDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidSecret reports whether s has the shape NewSecret gives, so a forged
