@@ -462,6 +462,8 @@ func jsonKey(b []byte, i int) ([]byte, int) {
 	return []byte(s), end
 }
 
+// skipJSONSpace returns the index of the first byte at or after i that is
+// not JSON whitespace.
 func skipJSONSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
