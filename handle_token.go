@@ -284,9 +284,11 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 }
 
 // readBody reads r's body into buf and returns its media type: JSON or a
-// form, or "" when the body is empty (every endpoint allows that). Nothing
-// decoded from buf may point into it: the JSON decoders and url.ParseQuery
-// copy every string, so putBodyBuffer can clear it.
+// form, or "" when the body is empty (every endpoint allows that). JSON
+// sent as a form (curl -d's default) is refused here, for every endpoint,
+// with the Content-Type to send instead. Nothing decoded from buf may
+// point into it: the JSON decoders and url.ParseQuery copy every string,
+// so putBodyBuffer can clear it.
 func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string, error) {
 	// A body whose length is declared is already cut at that length by
 	// net/http: only a longer declared length or a chunked body needs
@@ -321,11 +323,20 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string
 		return "", Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
 	case err != nil:
 		return "", Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
+	case mediaType == "application/x-www-form-urlencoded" && looksLikeJSON(buf.Bytes()):
+		return "", Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
 	case mediaType == "application/json", mediaType == "application/x-www-form-urlencoded":
 		return mediaType, nil
 	default:
 		return "", Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
 	}
+}
+
+// looksLikeJSON reports whether body, past any space, starts a JSON object
+// or list: sent as a form, it was meant as JSON.
+func looksLikeJSON(body []byte) bool {
+	t := bytes.TrimSpace(body)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
 }
 
 // getBodyBuffer returns an empty buffer to read a request body into.
@@ -594,9 +605,6 @@ func looksLikeFieldName(s string) bool {
 // several problems the answer always names the same one.
 func decodeFormRequest(body []byte) (tokenRequest, error) {
 	var req tokenRequest
-	if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return req, Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
-	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		// The parser's message quotes bytes of the body, which may

@@ -242,9 +242,6 @@ func zoomJSONValue(kind zoomFieldKind, raw []byte) (string, string) {
 
 // decodeZoomForm reads a form body; geo_regions may repeat.
 func decodeZoomForm(body []byte, in zoomInput) error {
-	if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
-	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		// The parser's message quotes the body, which may hold a password.
