@@ -99,7 +99,7 @@ func corsRefusal(origin string, origins []string) string {
 // layer has set Access-Control-Allow-Origin on w when it allowed it.
 func corsPreflightProblem(w http.ResponseWriter, r *http.Request, origins []string) error {
 	origin := r.Header.Get("Origin")
-	if origin == "" || r.Header.Get("Access-Control-Request-Method") == "" || w.Header().Get("Access-Control-Allow-Origin") != "" {
+	if r.Method != http.MethodOptions || origin == "" || r.Header.Get("Access-Control-Request-Method") == "" || w.Header().Get("Access-Control-Allow-Origin") != "" {
 		return nil // not a preflight, or an allowed one
 	}
 	allowedOrigin := origin != "null" && (corsAllowsAll(origins) || slices.Contains(origins, strings.ToLower(origin)))

@@ -106,31 +106,14 @@ type tokenPlan struct {
 
 // handleToken trades a login for an access token.
 func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, now func() time.Time) http.Handler {
-	allow := "POST"
-	if len(cfg.CORSOrigins) > 0 {
-		allow = "OPTIONS, POST"
-	}
 	recent := newRecentTokens()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodOptions:
+		if r.Method != http.MethodPost {
 			if err := corsPreflightProblem(w, r, cfg.CORSOrigins); err != nil {
 				writeError(w, r, log, err)
-				return
+			} else {
+				answerNotPost(w, r, log, cfg, "a token with POST /token")
 			}
-			if len(cfg.CORSOrigins) == 0 {
-				w.Header().Set("Allow", allow)
-				writeError(w, r, log, Errorf(EMETHOD, "OPTIONS is not allowed here: request a token with POST /token"))
-				return
-			}
-			// A CORS preflight (or a plain OPTIONS): allowCORS has set the
-			// CORS headers when the origin is allowed; the status is ours.
-			w.Header().Set("Allow", allow)
-			w.WriteHeader(http.StatusNoContent)
-			return
-		case r.Method != http.MethodPost:
-			w.Header().Set("Allow", allow)
-			writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request a token with POST /token", r.Method))
 			return
 		}
 		req, err := decodeTokenRequest(w, r)
@@ -182,6 +165,25 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			SessionExpiresAt:     in.session.EndsAt.UTC().Format(time.RFC3339),
 		})
 	})
+}
+
+// answerNotPost answers a request to a token endpoint that is not a POST.
+// With CORS on, OPTIONS is a preflight (or a plain OPTIONS): allowCORS has
+// set the CORS headers when the origin is allowed, and the 204 is ours.
+// Any other method is a 405 that says to request what (such as "a token
+// with POST /token").
+func answerNotPost(w http.ResponseWriter, r *http.Request, log *slog.Logger, cfg *Config, what string) {
+	cors := len(cfg.CORSOrigins) > 0
+	allow := "POST"
+	if cors {
+		allow = "OPTIONS, POST"
+	}
+	w.Header().Set("Allow", allow)
+	if r.Method == http.MethodOptions && cors {
+		w.WriteHeader(http.StatusNoContent)
+	} else {
+		writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request %s", r.Method, what))
+	}
 }
 
 // writeTokenResponse writes the 200 answer resp.
