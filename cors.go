@@ -58,11 +58,15 @@ func allowCORS(origins []string, refusals *corsRefusals) func(http.Handler) http
 	}
 	c := cors.New(opt)
 	return func(next http.Handler) http.Handler {
-		h := refuseNullOrigin(c.Handler(next))
+		h := c.Handler(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if origin := r.Header.Get("Origin"); origin != "" && refusals != nil &&
+			origin := r.Header.Get("Origin") // read once: every request passes here
+			if origin != "" && refusals != nil &&
 				(origin == "null" || !c.OriginAllowed(r)) && !sameOrigin(origin, r) {
 				refusals.note(origin, origins)
+			}
+			if origin == "null" {
+				r = hideNullOrigin(r)
 			}
 			h.ServeHTTP(w, r)
 		})
@@ -95,7 +99,7 @@ func corsRefusal(origin string, origins []string) string {
 // layer has set Access-Control-Allow-Origin on w when it allowed it.
 func corsPreflightProblem(w http.ResponseWriter, r *http.Request, origins []string) error {
 	origin := r.Header.Get("Origin")
-	if origin == "" || r.Header.Get("Access-Control-Request-Method") == "" || w.Header().Get("Access-Control-Allow-Origin") != "" {
+	if r.Method != http.MethodOptions || origin == "" || r.Header.Get("Access-Control-Request-Method") == "" || w.Header().Get("Access-Control-Allow-Origin") != "" {
 		return nil // not a preflight, or an allowed one
 	}
 	allowedOrigin := origin != "null" && (corsAllowsAll(origins) || slices.Contains(origins, strings.ToLower(origin)))
@@ -164,21 +168,17 @@ func (c *corsRefusals) note(origin string, origins []string) {
 	}
 }
 
-// refuseNullOrigin hides the "null" origin from the CORS layer, so even
-// CORS_ALLOWED_ORIGINS=* never lets it read an answer: sandboxed iframes,
-// file: pages and cross-origin redirects all send it, so trusting it
-// trusts every one of them.
+// hideNullOrigin returns r, sent with Origin: null, without it, to hide the
+// "null" origin from the CORS layer, so even CORS_ALLOWED_ORIGINS=* never
+// lets it read an answer: sandboxed iframes, file: pages and cross-origin
+// redirects all send it, so trusting it trusts every one of them.
 //
 // The request remembers that it came from the null origin (sentNullOrigin),
 // so the session cookie is refused to it rather than taken for same-origin.
-func refuseNullOrigin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") == "null" {
-			r = r.Clone(context.WithValue(r.Context(), nullOriginKey{}, true))
-			r.Header.Del("Origin")
-		}
-		next.ServeHTTP(w, r)
-	})
+func hideNullOrigin(r *http.Request) *http.Request {
+	r = r.Clone(context.WithValue(r.Context(), nullOriginKey{}, true))
+	r.Header.Del("Origin")
+	return r
 }
 
 type nullOriginKey struct{}

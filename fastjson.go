@@ -28,24 +28,24 @@ func decodeSimpleJSON(body []byte, req *tokenRequest) (ok bool) {
 		start := cap(body) - cap(b) // b is a slice of body
 		return text[start : start+len(b)]
 	}
-	i := skipSpace(body, 0)
+	i := skipJSONSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
 	}
-	i = skipSpace(body, i+1)
+	i = skipJSONSpace(body, i+1)
 	if i < len(body) && body[i] == '}' {
-		return skipSpace(body, i+1) == len(body)
+		return skipJSONSpace(body, i+1) == len(body)
 	}
 	for {
 		key, next, ok := plainString(body, i)
 		if !ok {
 			return false
 		}
-		i = skipSpace(body, next)
+		i = skipJSONSpace(body, next)
 		if i >= len(body) || body[i] != ':' {
 			return false
 		}
-		value, next, ok := plainString(body, skipSpace(body, i+1))
+		value, next, ok := plainString(body, skipJSONSpace(body, i+1))
 		if !ok {
 			return false
 		}
@@ -66,15 +66,15 @@ func decodeSimpleJSON(body []byte, req *tokenRequest) (ok bool) {
 			return false
 		}
 		seen[field] = true
-		i = skipSpace(body, next)
+		i = skipJSONSpace(body, next)
 		if i >= len(body) {
 			return false
 		}
 		switch body[i] {
 		case ',':
-			i = skipSpace(body, i+1)
+			i = skipJSONSpace(body, i+1)
 		case '}':
-			return skipSpace(body, i+1) == len(body)
+			return skipJSONSpace(body, i+1) == len(body)
 		default:
 			return false
 		}
@@ -96,13 +96,4 @@ func plainString(body []byte, i int) (s []byte, next int, ok bool) {
 		}
 	}
 	return nil, 0, false
-}
-
-// skipSpace returns the index of the first byte at or after i that is not
-// JSON whitespace.
-func skipSpace(body []byte, i int) int {
-	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
-		i++
-	}
-	return i
 }

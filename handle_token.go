@@ -106,31 +106,14 @@ type tokenPlan struct {
 
 // handleToken trades a login for an access token.
 func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, now func() time.Time) http.Handler {
-	allow := "POST"
-	if len(cfg.CORSOrigins) > 0 {
-		allow = "OPTIONS, POST"
-	}
 	recent := newRecentTokens()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodOptions:
+		if r.Method != http.MethodPost {
 			if err := corsPreflightProblem(w, r, cfg.CORSOrigins); err != nil {
 				writeError(w, r, log, err)
-				return
+			} else {
+				answerNotPost(w, r, log, cfg, "a token with POST /token")
 			}
-			if len(cfg.CORSOrigins) == 0 {
-				w.Header().Set("Allow", allow)
-				writeError(w, r, log, Errorf(EMETHOD, "OPTIONS is not allowed here: request a token with POST /token"))
-				return
-			}
-			// A CORS preflight (or a plain OPTIONS): allowCORS has set the
-			// CORS headers when the origin is allowed; the status is ours.
-			w.Header().Set("Allow", allow)
-			w.WriteHeader(http.StatusNoContent)
-			return
-		case r.Method != http.MethodPost:
-			w.Header().Set("Allow", allow)
-			writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request a token with POST /token", r.Method))
 			return
 		}
 		req, err := decodeTokenRequest(w, r)
@@ -182,6 +165,25 @@ func handleToken(log *slog.Logger, cfg *Config, minter *Minter, logins *signIn, 
 			SessionExpiresAt:     in.session.EndsAt.UTC().Format(time.RFC3339),
 		})
 	})
+}
+
+// answerNotPost answers a request to a token endpoint that is not a POST.
+// With CORS on, OPTIONS is a preflight (or a plain OPTIONS): allowCORS has
+// set the CORS headers when the origin is allowed, and the 204 is ours.
+// Any other method is a 405 that says to request what (such as "a token
+// with POST /token").
+func answerNotPost(w http.ResponseWriter, r *http.Request, log *slog.Logger, cfg *Config, what string) {
+	cors := len(cfg.CORSOrigins) > 0
+	allow := "POST"
+	if cors {
+		allow = "OPTIONS, POST"
+	}
+	w.Header().Set("Allow", allow)
+	if r.Method == http.MethodOptions && cors {
+		w.WriteHeader(http.StatusNoContent)
+	} else {
+		writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request %s", r.Method, what))
+	}
 }
 
 // writeTokenResponse writes the 200 answer resp.
@@ -284,9 +286,11 @@ func decodeTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, e
 }
 
 // readBody reads r's body into buf and returns its media type: JSON or a
-// form, or "" when the body is empty (every endpoint allows that). Nothing
-// decoded from buf may point into it: the JSON decoders and url.ParseQuery
-// copy every string, so putBodyBuffer can clear it.
+// form, or "" when the body is empty (every endpoint allows that). JSON
+// sent as a form (curl -d's default) is refused here, for every endpoint,
+// with the Content-Type to send instead. Nothing decoded from buf may
+// point into it: the JSON decoders and url.ParseQuery copy every string,
+// so putBodyBuffer can clear it.
 func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string, error) {
 	// A body whose length is declared is already cut at that length by
 	// net/http: only a longer declared length or a chunked body needs
@@ -321,11 +325,20 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) (string
 		return "", Errorf(EMEDIATYPE, "the request has a body but no Content-Type; send application/json or application/x-www-form-urlencoded")
 	case err != nil:
 		return "", Errorf(EMEDIATYPE, "the Content-Type %q is malformed; send application/json or application/x-www-form-urlencoded", ct)
+	case mediaType == "application/x-www-form-urlencoded" && looksLikeJSON(buf.Bytes()):
+		return "", Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
 	case mediaType == "application/json", mediaType == "application/x-www-form-urlencoded":
 		return mediaType, nil
 	default:
 		return "", Errorf(EMEDIATYPE, "the Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", mediaType)
 	}
+}
+
+// looksLikeJSON reports whether body, past any space, starts a JSON object
+// or list: sent as a form, it was meant as JSON.
+func looksLikeJSON(body []byte) bool {
+	t := bytes.TrimSpace(body)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
 }
 
 // getBodyBuffer returns an empty buffer to read a request body into.
@@ -462,6 +475,8 @@ func jsonKey(b []byte, i int) ([]byte, int) {
 	return []byte(s), end
 }
 
+// skipJSONSpace returns the index of the first byte at or after i that is
+// not JSON whitespace.
 func skipJSONSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
@@ -592,9 +607,6 @@ func looksLikeFieldName(s string) bool {
 // several problems the answer always names the same one.
 func decodeFormRequest(body []byte) (tokenRequest, error) {
 	var req tokenRequest
-	if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return req, Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
-	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		// The parser's message quotes bytes of the body, which may

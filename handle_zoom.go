@@ -87,19 +87,9 @@ func handleZoomToken(log *slog.Logger, cfg *Config, minter *ZoomMinter, logins *
 			writeError(w, r, log, Errorf(ENOTFOUND, "Zoom Video SDK tokens are not enabled on this server: its operator sets ZOOM_VIDEO_SDK_KEY and ZOOM_VIDEO_SDK_SECRET to enable POST /zoom/token"))
 		})
 	}
-	allow := "POST"
-	if len(cfg.CORSOrigins) > 0 {
-		allow = "OPTIONS, POST"
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodOptions && len(cfg.CORSOrigins) > 0:
-			w.Header().Set("Allow", allow) // allowCORS has answered the preflight's questions
-			w.WriteHeader(http.StatusNoContent)
-			return
-		case r.Method != http.MethodPost:
-			w.Header().Set("Allow", allow)
-			writeError(w, r, log, Errorf(EMETHOD, "%s is not allowed here: request a Zoom token with POST /zoom/token", r.Method))
+		if r.Method != http.MethodPost {
+			answerNotPost(w, r, log, cfg, "a Zoom token with POST /zoom/token")
 			return
 		}
 		in, err := decodeZoomRequest(w, r)
@@ -242,9 +232,6 @@ func zoomJSONValue(kind zoomFieldKind, raw []byte) (string, string) {
 
 // decodeZoomForm reads a form body; geo_regions may repeat.
 func decodeZoomForm(body []byte, in zoomInput) error {
-	if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return Errorf(EMEDIATYPE, "the body looks like JSON but was sent as application/x-www-form-urlencoded (what curl -d sends unless told otherwise); send it with Content-Type: application/json")
-	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		// The parser's message quotes the body, which may hold a password.

@@ -39,13 +39,14 @@ type Minter struct {
 	jtiPrefix  string // `{"jti":"SK…-`
 	keyClaims  string // `","iss":"SK…","sub":"AC…","iat":`
 
-	// signers holds *signer values: an HMAC-SHA256 keyed with the API key
-	// secret, and scratch buffers. Keying an HMAC hashes two blocks and
-	// allocates five times, which golang-jwt's Sign does for every token; a
-	// pooled one is Reset to its keyed state instead. The tests verify every
-	// token with golang-jwt. See BenchmarkMintToken and the README's figures.
-	signers sync.Pool
+	signers *signers // keyed with the API key secret
 }
+
+// signers pools the signers of one secret. Keying an HMAC hashes two blocks
+// and allocates five times, which golang-jwt's Sign does for every token; a
+// pooled one is Reset to its keyed state instead. The tests verify every
+// token with golang-jwt. See BenchmarkMintToken and the README's figures.
+type signers struct{ pool sync.Pool }
 
 // signer is what one Mint call needs besides the claims, reused across calls.
 type signer struct {
@@ -54,13 +55,53 @@ type signer struct {
 	encoder *json.Encoder // writes to claims
 	num     [20]byte      // scratch for a decimal time
 	token   []byte
-	grants  Grants            // the grants being encoded
+	grants  Grants            // the grants being encoded (Minter)
 	sum     [sha256.Size]byte // the signature being encoded
 }
 
 // maxPooledBytes keeps a signer that served an unusually large token out of
 // the pool, so one big token does not pin its buffers for good.
 const maxPooledBytes = 16 << 10
+
+// newSigners returns the pool of signers for secret. escapeHTML is their
+// encoder's: on, as json.Marshal writes; off, as JavaScript's
+// JSON.stringify writes (no \u003c for <).
+func newSigners(secret string, escapeHTML bool) *signers {
+	key := []byte(secret)
+	p := &signers{}
+	p.pool.New = func() any {
+		s := &signer{mac: hmac.New(sha256.New, key)}
+		s.encoder = json.NewEncoder(&s.claims)
+		s.encoder.SetEscapeHTML(escapeHTML)
+		return s
+	}
+	return p
+}
+
+func (p *signers) get() *signer { return p.pool.Get().(*signer) }
+
+// put returns s to the pool, unless an unusually large token grew it.
+func (p *signers) put(s *signer) {
+	if s.claims.Cap() <= maxPooledBytes && cap(s.token) <= maxPooledBytes {
+		p.pool.Put(s)
+	}
+}
+
+// sign returns the token whose header segment is header (base64url, with
+// its dot) and whose claims are payload: header "." payload, signed with
+// HS256, then "." signature, the JWS compact form that golang-jwt, Twilio
+// and Zoom verify (see verify in tests).
+func (s *signer) sign(header string, payload []byte) string {
+	enc := base64.RawURLEncoding
+	buf := append(s.token[:0], header...)
+	buf = enc.AppendEncode(buf, payload)
+	s.mac.Reset()
+	s.mac.Write(buf)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, s.mac.Sum(s.sum[:0])) // into the signer: a local array would escape
+	s.token = buf
+	return string(buf)
+}
 
 // NewMinter returns a Minter that signs with the API key secret and names the
 // region in the "twr" header when region is not empty.
@@ -70,7 +111,6 @@ func NewMinter(accountSID, apiKeySID, apiKeySecret, region string) *Minter {
 		b, _ := json.Marshal(region) // a string always marshals
 		header = `{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1","twr":` + string(b) + `}`
 	}
-	secret := []byte(apiKeySecret)
 	quote := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a string always marshals
 	jti := quote(apiKeySID + "-")
 	m := &Minter{
@@ -79,11 +119,7 @@ func NewMinter(accountSID, apiKeySID, apiKeySecret, region string) *Minter {
 		header:     base64.RawURLEncoding.EncodeToString([]byte(header)) + ".",
 		jtiPrefix:  `{"jti":` + jti[:len(jti)-1],
 		keyClaims:  `","iss":` + quote(apiKeySID) + `,"sub":` + quote(accountSID) + `,"iat":`,
-	}
-	m.signers.New = func() any {
-		s := &signer{mac: hmac.New(sha256.New, secret)}
-		s.encoder = json.NewEncoder(&s.claims)
-		return s
+		signers:    newSigners(apiKeySecret, true),
 	}
 	return m
 }
@@ -95,12 +131,8 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 		return "", Claims{}, fmt.Errorf("ttl %s is outside 1s to %s", ttl, maxTokenTTL)
 	}
 	t := now.Unix()
-	s := m.signers.Get().(*signer)
-	defer func() {
-		if s.claims.Cap() <= maxPooledBytes && cap(s.token) <= maxPooledBytes {
-			m.signers.Put(s)
-		}
-	}()
+	s := m.signers.get()
+	defer m.signers.put(s)
 	// The JTI in one allocation: "SK…-" then the time.
 	jti := strconv.AppendInt(append(append(s.token[:0], m.apiKeySID...), '-'), t, 10)
 	c := Claims{
@@ -137,17 +169,5 @@ func (m *Minter) Mint(now time.Time, ttl time.Duration, grants Grants) (string, 
 	}
 	s.claims.Truncate(s.claims.Len() - 1)
 	s.claims.WriteByte('}')
-	payload := s.claims.Bytes()
-
-	// header "." payload, signed with HS256, then "." signature: the JWS
-	// compact form that golang-jwt and Twilio verify (see verify in tests).
-	enc := base64.RawURLEncoding
-	buf := append(s.token[:0], m.header...)
-	buf = enc.AppendEncode(buf, payload)
-	s.mac.Reset()
-	s.mac.Write(buf)
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, s.mac.Sum(s.sum[:0])) // into the signer: a local array would escape
-	s.token = buf
-	return string(buf), c, nil
+	return s.sign(m.header, s.claims.Bytes()), c, nil
 }
