@@ -117,7 +117,7 @@ func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []b
 			checkCtx := context.WithValue(context.WithoutCancel(ctx), requestLogKey{}, rl)
 			err := c.next.Authenticate(checkCtx, username, password)
 			if err == nil && known {
-				c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
+				c.put(key, username, hash)
 			}
 			return rl.authFailure, err
 		})
@@ -182,14 +182,17 @@ func (c *cachedAuth) hit(key [sha256.Size]byte, hash []byte) bool {
 	return true
 }
 
-func (c *cachedAuth) put(key [sha256.Size]byte, e cacheEntry) {
+// put remembers that username's password under key was checked against
+// hash, for ttl from now: the one reading of the clock dates the entry and
+// decides which entries have expired.
+func (c *cachedAuth) put(key [sha256.Size]byte, username string, hash []byte) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
 		c.makeRoom(now)
 	}
-	c.entries[key] = e
+	c.entries[key] = cacheEntry{user: username, hash: hash, expires: now.Add(c.ttl)}
 }
 
 // sweepCacheEvery is how often, at most, makeRoom reads every entry of a
