@@ -179,10 +179,6 @@ func hashesOf(u *Users) []string {
 	return out
 }
 
-// matchCost makes the dummy follow u's hashes after a reload, so that a
-// reload that rehashes users keeps unknown users as slow as wrong passwords.
-func (a *bcryptAuth) matchCost(u *Users) error { return a.matchHashes(hashesOf(u)) }
-
 // matchHashes makes a new dummy hash when the most common shape (format and
 // cost) among sample is not the dummy's. With no sample, the dummy is bcrypt
 // at the cost `tokend user add` uses.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"hash"
 	"maps"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -103,10 +102,7 @@ func (c *cachedAuth) Authenticate(ctx context.Context, username, password string
 // started it: identical guesses are one guess.
 func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []byte, known bool, username, password string) error {
 	// Read here, in the request's goroutine: the check runs in another.
-	var client netip.Addr
-	if own := requestLogFrom(ctx); own != nil {
-		client = own.client
-	}
+	// The key is all the limits read of the client address.
 	clientKey := clientKeyFrom(ctx)
 	for try := 0; ; try++ {
 		ch := c.flights.DoChan(string(key[:]), func() (any, error) {
@@ -117,11 +113,11 @@ func (c *cachedAuth) shared(ctx context.Context, key [sha256.Size]byte, hash []b
 			}
 			// The check notes why it failed in a record of its own, which
 			// every login sharing it copies into its own.
-			rl := &requestLog{client: client, clientKey: clientKey}
+			rl := &requestLog{clientKey: clientKey}
 			checkCtx := context.WithValue(context.WithoutCancel(ctx), requestLogKey{}, rl)
 			err := c.next.Authenticate(checkCtx, username, password)
 			if err == nil && known {
-				c.put(key, cacheEntry{user: username, hash: hash, expires: c.now().Add(c.ttl)})
+				c.put(key, username, hash)
 			}
 			return rl.authFailure, err
 		})
@@ -186,21 +182,28 @@ func (c *cachedAuth) hit(key [sha256.Size]byte, hash []byte) bool {
 	return true
 }
 
-func (c *cachedAuth) put(key [sha256.Size]byte, e cacheEntry) {
+// put remembers that username's password under key was checked against
+// hash, for ttl from now: the one reading of the clock dates the entry and
+// decides which entries have expired.
+func (c *cachedAuth) put(key [sha256.Size]byte, username string, hash []byte) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
 		c.makeRoom(now)
 	}
-	c.entries[key] = e
+	c.entries[key] = cacheEntry{user: username, hash: hash, expires: now.Add(c.ttl)}
 }
+
+// sweepCacheEvery is how often, at most, makeRoom reads every entry of a
+// full cache: between sweeps a new login evicts one entry instead.
+const sweepCacheEvery = time.Second
 
 // makeRoom drops the expired entries (at most once a second, since it reads
 // them all) and, if the cache is still full, the entry that expires first
 // of a few taken at random. c.mu must be held.
 func (c *cachedAuth) makeRoom(now time.Time) {
-	if now.Sub(c.lastSweep) >= sweepFullEvery {
+	if now.Sub(c.lastSweep) >= sweepCacheEvery {
 		c.lastSweep = now
 		maps.DeleteFunc(c.entries, func(_ [sha256.Size]byte, e cacheEntry) bool { return !now.Before(e.expires) })
 	}

@@ -31,8 +31,8 @@ func stormConfig(t testing.TB) *Config {
 }
 
 // gateBcrypt makes every bcrypt check of g wait until open is called, and
-// counts them; reached reports how many have started.
-func gateBcrypt(g *guardedServer) (open func(), reached func() int64) {
+// counts them; reached(n) returns once n have started.
+func gateBcrypt(g *guardedServer) (open func(), reached func(n int64)) {
 	gate := make(chan struct{})
 	var once sync.Once
 	g.auth.bcrypt.compare = func(hash []byte, password string) bool {
@@ -40,7 +40,13 @@ func gateBcrypt(g *guardedServer) (open func(), reached func() int64) {
 		<-gate
 		return checkPassword(hash, password)
 	}
-	return func() { once.Do(func() { close(gate) }) }, g.compares.Load
+	open = func() { once.Do(func() { close(gate) }) }
+	reached = func(n int64) {
+		for g.compares.Load() < n {
+			runtime.Gosched()
+		}
+	}
+	return open, reached
 }
 
 // storm sends n logins at once, login(i) giving the i-th one's address,
@@ -84,11 +90,9 @@ func TestStormIdenticalColdLogins(t *testing.T) {
 	g := newGuardedServer(t, stormConfig(t), map[string]string{"kiosk": "correct horse"})
 	open, reached := gateBcrypt(g)
 	got, bodies := storm(g, 48, func(int) (string, string, string) { return addrA, "kiosk", "correct horse" }, func() {
-		for reached() == 0 {
-			// The first check holds the gate: every other login
-			// either waits for it or finds its answer in the cache.
-			runtime.Gosched()
-		}
+		// The first check holds the gate: every other login either
+		// waits for it or finds its answer in the cache.
+		reached(1)
 		open()
 	})
 	if got[200] != 48 || len(got) != 1 {
@@ -107,9 +111,7 @@ func TestStormIdenticalFromManyAddresses(t *testing.T) {
 	g := newGuardedServer(t, cfg, map[string]string{"kiosk": "correct horse"})
 	open, reached := gateBcrypt(g)
 	waitFirst := func() {
-		for reached() == 0 {
-			runtime.Gosched()
-		}
+		reached(1)
 		open()
 	}
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.%d:4000", 1+i) }
@@ -124,9 +126,7 @@ func TestStormIdenticalFromManyAddresses(t *testing.T) {
 	open, reached = gateBcrypt(g)
 	g.compares.Store(0)
 	got, bodies = storm(g, 48, func(i int) (string, string, string) { return addr(i), "kiosk", "wrong" }, func() {
-		for reached() == 0 {
-			runtime.Gosched()
-		}
+		reached(1)
 		open()
 	})
 	checks := int(g.compares.Load())
@@ -148,9 +148,7 @@ func TestStormOfficeBehindNAT(t *testing.T) {
 	got, bodies := storm(g, 60, func(i int) (string, string, string) {
 		return addrA, fmt.Sprintf("user%d", i), fmt.Sprintf("password of user%d", i)
 	}, func() {
-		for reached() < 2 { // both slots taken: the other logins pile up
-			runtime.Gosched()
-		}
+		reached(2) // both slots taken: the other logins pile up
 		open()
 	})
 	if got[200] != 60 || len(got) != 1 {
@@ -251,9 +249,7 @@ func TestStormRightPasswordBehindGuesses(t *testing.T) {
 				status, _, _ := g.login("127.0.0.1:4000", "alice", "a guess")
 				guess <- status
 			}()
-			for reached() == 0 {
-				runtime.Gosched()
-			}
+			reached(1)
 			// The guess holds a bcrypt slot and the username's attempt; the
 			// right password (from another address) comes now.
 			right := make(chan [2]string)

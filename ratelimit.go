@@ -34,25 +34,12 @@ type Limits struct {
 	MaxKeys int
 }
 
-// Sweeping is O(entries), so it runs at most every sweepEvery in normal
-// operation, and at most every sweepFullEvery when the table is full (a
-// flood of new keys then evicts instead of sweeping on every request).
-const (
-	sweepEvery     = time.Minute
-	sweepFullEvery = time.Second
-)
-
-// budgetTable is one budget of the login limits (see limits.Table); the
-// in-memory one is limits.Memory, the shared one limits.Shared.
-type budgetTable = limits.Table
-
-var errAttemptsInFlight = limits.ErrAttemptsInFlight
-
-// loginLimits are the three budgets of the login limits.
+// loginLimits are the three budgets of the login limits, each a
+// limits.Memory, or a limits.Shared once useRedis shares them.
 type loginLimits struct {
-	requests  budgetTable // every POST /token, per client address
-	addrFails budgetTable // failed logins, per client address
-	userFails budgetTable // failed logins, per username
+	requests  limits.Table // every POST /token, per client address
+	addrFails limits.Table // failed logins, per client address
+	userFails limits.Table // failed logins, per username
 	// failuresOff: neither failure budget limits anything (only in tests
 	// of other concerns: loadConfig always sets them).
 	failuresOff bool
@@ -65,7 +52,7 @@ func newLoginLimits(l Limits, now func() time.Time) *loginLimits {
 	addrFails := limits.NewMemory(l.AddrFailures, l.AddrFailuresPerHour/3600, l.MaxKeys, now)
 	userFails := limits.NewMemory(l.UserFailures, l.UserFailuresPerHour/3600, l.MaxKeys, now)
 	return &loginLimits{
-		// A nil *budgets is a budget without limit.
+		// A nil *limits.Memory is a budget without limit.
 		requests:    limits.NewMemory(l.AddrRequests, l.AddrRequestsPerSecond, l.MaxKeys, now),
 		addrFails:   addrFails,
 		userFails:   userFails,
@@ -139,8 +126,8 @@ const (
 )
 
 // addrLockedError is the 429 of a locked client address. It names the
-// address, so that a login sharing another's check (sharedAuth) can tell a
-// refusal of the other's address from one of its own.
+// address, so that a login sharing another's check (cachedAuth.shared) can
+// tell a refusal of the other's address from one of its own.
 type addrLockedError struct {
 	addr string
 	err  error
@@ -188,12 +175,12 @@ func (c *chargedAuth) Authenticate(ctx context.Context, username, password strin
 // begin begins an attempt on key's budget in b, or returns the refusal:
 // locked (429) for a budget spent by failures, or 503 when checks in flight
 // held it for the whole wait.
-func (c *chargedAuth) begin(ctx context.Context, b budgetTable, key, what string) (locked bool, err error) {
+func (c *chargedAuth) begin(ctx context.Context, b limits.Table, key, what string) (locked bool, err error) {
 	wait, locked, err := b.Begin(ctx, key, c.maxWait)
 	switch {
 	case locked:
 		return true, tooMany(wait, what)
-	case errors.Is(err, errAttemptsInFlight):
+	case errors.Is(err, limits.ErrAttemptsInFlight):
 		return false, retryLater(EUNAVAILABLE, c.maxWait, "the server is busy checking other logins for this account or address")
 	case err != nil:
 		return false, Errorf(ECANCELED, "the client closed the request while it waited for other logins to be checked")

@@ -21,7 +21,7 @@ func (l *loginLimits) useRedis(rdb redis.UniversalClient, prefix string, secret 
 	st := limits.NewStore(log, setUp)
 	l.store = st
 	l.pingStore = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
-	wrap := func(name string, t budgetTable, burst int, perSecond float64) budgetTable {
+	wrap := func(name string, t limits.Table, burst int, perSecond float64) limits.Table {
 		local, ok := t.(*limits.Memory)
 		if !ok || local == nil {
 			return t // no limit stays no limit

@@ -321,8 +321,6 @@ func TestAddrKey(t *testing.T) {
 	}
 }
 
-// newBudgetTable makes a table of one backend: burst events per key,
-// refilled at perSecond, on the clock now.
 // TestBudgetTables runs the one conformance suite of limits.Table on both
 // backends: the in-memory one, and Redis through the fallback wrapper with
 // Redis up. The shared budgets must mean exactly what the memory ones mean.

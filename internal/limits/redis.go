@@ -1,7 +1,8 @@
-// Package limits keeps the login budgets (token buckets per key, with
-// attempts in flight charged provisionally) in Redis, so that every tokend
-// replica using the same Redis shares them. Package main keeps the same
-// budgets in memory and falls back to them while Redis does not answer.
+// Package limits keeps the login budgets: token buckets per key, with
+// attempts in flight charged provisionally. Memory keeps them in this
+// process; Shared keeps them in Redis, so that every tokend replica using
+// the same Redis shares them, and falls back to a Memory while Redis does
+// not answer.
 package limits
 
 import (
