@@ -126,7 +126,7 @@ func newBcryptAuth(store *userStore) (*bcryptAuth, error) {
 // sample (some of the stored hashes).
 func newStoreAuth(store userstore.Store, sample []string, lim passhash.Limits, health *storeHealth) (*bcryptAuth, error) {
 	if health == nil {
-		health = newStoreHealth(slog.New(slog.DiscardHandler), 0)
+		health = newStoreHealth(slog.New(slog.DiscardHandler))
 	}
 	a := &bcryptAuth{users: store, limits: lim, health: health}
 	a.compare = func(hash []byte, password string) bool {

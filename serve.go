@@ -94,7 +94,7 @@ func serve(ctx context.Context, lookup func(string) string, opt serveOptions, st
 		logins    []loginOption
 	)
 	m := newMetrics()
-	health := newStoreHealth(log, 0)
+	health := newStoreHealth(log)
 	m.registry.MustRegister(health.collectors()...)
 	// One Redis client for everything kept in Redis, made here and
 	// passed to each user of it.

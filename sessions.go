@@ -94,7 +94,7 @@ func storeCredentials(store userstore.Store, health *storeHealth) userHashes {
 			return nil, false, nil
 		case err != nil:
 			health.down(err) // logged once, and /readyz and the gauge follow
-			return nil, false, retryLater(EUNAVAILABLE, health.retryAfter, "the user database is unavailable, so the session's user cannot be checked")
+			return nil, false, retryLater(EUNAVAILABLE, dbRetryAfter, "the user database is unavailable, so the session's user cannot be checked")
 		}
 		return []byte(hash), true, nil
 	}

@@ -31,9 +31,8 @@ const maxUnusableLogged = 10000
 // answering and when it is back, instead of once per login; and once per
 // user that a hash cannot be checked.
 type storeHealth struct {
-	log        *slog.Logger
-	retryAfter time.Duration
-	db         *backend.Health // one log line each way, and tokend_users_store_up
+	log *slog.Logger
+	db  *backend.Health // one log line each way, and tokend_users_store_up
 
 	upGauge        prometheus.Gauge
 	errors         prometheus.Counter
@@ -43,12 +42,9 @@ type storeHealth struct {
 	logged map[string]bool // users whose unusable hash was logged
 }
 
-func newStoreHealth(log *slog.Logger, retryAfter time.Duration) *storeHealth {
-	if retryAfter <= 0 {
-		retryAfter = dbRetryAfter
-	}
+func newStoreHealth(log *slog.Logger) *storeHealth {
 	h := &storeHealth{
-		log: log, retryAfter: retryAfter, logged: map[string]bool{},
+		log: log, logged: map[string]bool{},
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tokend_users_store_up",
 			Help: "1 while the user store answers lookups, 0 while it does not (logins then get 503).",
@@ -77,7 +73,7 @@ func (h *storeHealth) collectors() []prometheus.Collector {
 func (h *storeHealth) down(err error) error {
 	h.errors.Inc()
 	h.db.Failed(err)
-	return retryLater(EUNAVAILABLE, h.retryAfter, "the user database is unavailable, so the password cannot be checked")
+	return retryLater(EUNAVAILABLE, dbRetryAfter, "the user database is unavailable, so the password cannot be checked")
 }
 
 // up notes that the store answered.

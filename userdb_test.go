@@ -110,7 +110,7 @@ func newDBServer(t *testing.T, users map[string][2]string, userFailures int) *db
 		AddrRequests: 1000, AddrRequestsPerSecond: 1000, MaxKeys: 1000}
 	cfg.UsersDB = UsersDBConfig{URL: "postgres://root@" + s.proxy.addr + "/test?sslmode=disable", Query: "SELECT password, NOT is_active FROM " + s.table + " WHERE username = $1", QueryTimeout: 2 * time.Second}
 	log := slog.New(slog.NewTextHandler(s.logs, nil))
-	s.health = newStoreHealth(log, 0)
+	s.health = newStoreHealth(log)
 	db, err := cfg.UsersDB.open()
 	if err != nil {
 		t.Fatal(err)
@@ -616,7 +616,7 @@ func (g *gatedStore) Check(ctx context.Context) error {
 // TestReadyzSharesOneCheck: 50 probes at once cost the database one query.
 func TestReadyzSharesOneCheck(t *testing.T) {
 	g := &gatedStore{gate: make(chan struct{})}
-	r := &storeReadiness{store: g, health: newStoreHealth(slog.New(slog.DiscardHandler), 0), timeout: time.Second}
+	r := &storeReadiness{store: g, health: newStoreHealth(slog.New(slog.DiscardHandler)), timeout: time.Second}
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for range 50 {
