@@ -195,7 +195,7 @@ func (o *oidcLogin) login(ctx context.Context, limits *loginLimits, raw string) 
 		// Charged while the token is checked, as a password check is
 		// while it holds a bcrypt slot (chargedAuth).
 		c := chargedAuth{limits: limits, maxWait: idTokenMaxWait}
-		if _, err := c.begin(ctx, limits.addrFails, addr, "too many failed logins from your address"); err != nil {
+		if _, err := c.begin(ctx, limits.addrFails, addr, msgAddrLocked); err != nil {
 			return "", "", err
 		}
 	}
