@@ -106,7 +106,7 @@ func openSessionAdmin(adminURL, envFile string, getenv func(string) string, now 
 	}
 	prefix := strings.TrimSpace(lookup("REDIS_PREFIX"))
 	if prefix == "" {
-		prefix = "tokend:"
+		prefix = defaultRedisPrefix
 	}
 	return adminStore{session.NewRedisStore(rdb, prefix), now}, func() { rdb.Close() }, nil
 }

@@ -617,7 +617,7 @@ func (s *settings) sessions(c *Config) {
 			s.problemf("REDIS_URL is not a Redis URL: use redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS")
 		}
 	}
-	c.RedisPrefix = s.str("REDIS_PREFIX", "tokend:")
+	c.RedisPrefix = s.str("REDIS_PREFIX", defaultRedisPrefix)
 }
 
 // loadAll reads the configuration and the users file, and reports every
@@ -662,3 +662,8 @@ func loadAll(lookup func(string) string) (*Config, *Users, error) {
 	}
 	return cfg, users, nil
 }
+
+// defaultRedisPrefix starts tokend's Redis keys when REDIS_PREFIX is unset;
+// tokend session, which talks to Redis without loading the whole
+// configuration, must use the same.
+const defaultRedisPrefix = "tokend:"
