@@ -57,7 +57,8 @@ func withOIDC(o *oidcLogin) loginOption {
 // the cookie or a valid ID token whose identity is not allowed, 429 or 503
 // from the limits.
 func (s *signIn) identify(r *http.Request, username, password string) (login, error) {
-	if raw, ok := bearerToken(r); ok {
+	authorization := r.Header.Get("Authorization")
+	if raw, ok := bearerToken(authorization); ok {
 		switch {
 		case username != "" || password != "":
 			return login{}, Errorf(EINVALID, "credentials were sent both in the Authorization header and in the body; send them once")
@@ -71,7 +72,7 @@ func (s *signIn) identify(r *http.Request, username, password string) (login, er
 		}
 		return login{identity: identity, source: source}, nil
 	}
-	if s.sessions != nil && username == "" && password == "" && r.Header.Get("Authorization") == "" {
+	if s.sessions != nil && username == "" && password == "" && authorization == "" {
 		if secret := secretOf(r); secret != "" {
 			sess, err := s.sessions.renew(r, secret)
 			if err != nil {
@@ -102,10 +103,10 @@ func (s *signIn) identify(r *http.Request, username, password string) (login, er
 	return login{identity: username, source: sourceUsername}, nil
 }
 
-// bearerToken returns the token of an Authorization: Bearer header
-// (RFC 6750; the scheme is case-insensitive).
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+// bearerToken returns the token of an Authorization header that is
+// "Bearer TOKEN" (RFC 6750; the scheme is case-insensitive).
+func bearerToken(authorization string) (string, bool) {
+	scheme, token, ok := strings.Cut(authorization, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
@@ -121,7 +122,7 @@ func (s *signIn) checkSessionWish(r *http.Request, asked *bool) error {
 	if s.sessions == nil {
 		return invalidFields(map[string]string{"session": "this server keeps no login sessions"})
 	}
-	if _, bearer := bearerToken(r); bearer {
+	if _, bearer := bearerToken(r.Header.Get("Authorization")); bearer {
 		return invalidFields(map[string]string{"session": "an ID token login starts no session; ask the identity provider for a new ID token instead"})
 	}
 	if !s.sessions.originAllowed(r) {
@@ -133,13 +134,11 @@ func (s *signIn) checkSessionWish(r *http.Request, asked *bool) error {
 // startSession starts a session after a password login that wants one
 // (wantsSession) from a page allowed to hold its cookie, and notes it in
 // in. It does nothing on a renewal, which has its session already, nor
-// after an ID token login: a session's renewal checks the users file, and
-// the provider, not tokend, decides how long such a login lasts.
+// after an ID token login (whose source is a claim, not sourceUsername): a
+// session's renewal checks the users file, and the provider, not tokend,
+// decides how long such a login lasts.
 func (s *signIn) startSession(w http.ResponseWriter, r *http.Request, in *login, asked *bool) {
 	if s.sessions == nil || in.session != nil || in.source != sourceUsername || !wantsSession(r, asked) || !s.sessions.originAllowed(r) {
-		return
-	}
-	if _, bearer := bearerToken(r); bearer {
 		return
 	}
 	if sess, ok := s.sessions.start(w, r, in.identity); ok {
