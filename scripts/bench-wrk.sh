@@ -9,10 +9,17 @@
 #   make bench-wrk                        # ROUNDS=5 DURATION=3s CONNS=32 THREADS=2
 #   PPROF=cpu.pprof make bench-wrk         # also a CPU profile of tokend under wrk (PPROF_SECONDS=5)
 #   REDIS=1 make bench-wrk                 # tokend with REDIS_URL vs without, instead
+#   BASE=main make bench-wrk               # also tokend built from git revision BASE
 #
 # With REDIS=1 the second server is the same binary and .env plus REDIS_URL
 # (REDIS_URL, default redis://127.0.0.1:6379/0) and a REDIS_PREFIX unique to
 # this run, whose keys are deleted afterwards: the ratio is redis/memory.
+#
+# With BASE=REV a third server runs in the same rounds: tokend built from the
+# git revision REV (git archive, so uncommitted changes are not in it), with
+# the same .env. Each round then also prints base/constant and token/base:
+# whether a change helps, measured within each round, where the noise of a
+# shared machine cancels.
 #
 # wrk is the Debian package: apt-get install -y wrk
 set -eu
@@ -25,6 +32,9 @@ TOKEND_ADDR=127.0.0.1:${TOKEND_PORT:-18080}
 METRICS=127.0.0.1:${METRICS_PORT:-18090}
 CONST_ADDR=127.0.0.1:${CONST_PORT:-18081}
 REDIS=${REDIS:-}
+BASE=${BASE:-}
+BASE_ADDR=127.0.0.1:${BASE_PORT:-18082}
+BASE_METRICS=127.0.0.1:${BASE_METRICS_PORT:-18092}
 BENCH_REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 prefix=tokend-bench-$$-$(date +%s):
 
@@ -33,6 +43,7 @@ if [ -n "$REDIS" ]; then
 	command -v redis-cli >/dev/null || { echo "bench-wrk: REDIS=1 needs redis-cli: apt-get install -y redis-tools" >&2; exit 1; }
 	redis-cli -u "$BENCH_REDIS_URL" ping >/dev/null 2>&1 || { echo "bench-wrk: no Redis answers at $BENCH_REDIS_URL (set REDIS_URL)" >&2; exit 1; }
 fi
+[ -z "$REDIS" ] || [ -z "$BASE" ] || { echo "bench-wrk: REDIS=1 and BASE= are two different comparisons; run one at a time" >&2; exit 1; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 pids=""
@@ -43,6 +54,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 (cd "$here" && $GO build -o "$tmp/tokend" . && $GO build -o "$tmp/benchsrv" ./internal/benchsrv)
+if [ -n "$BASE" ]; then
+	mkdir "$tmp/base"
+	git -C "$here" archive "$BASE" | tar -x -C "$tmp/base"
+	(cd "$tmp/base" && $GO build -o "$tmp/tokend-base" .)
+fi
 
 password=bench-password-$$
 cat >"$tmp/env" <<ENV
@@ -92,6 +108,18 @@ else
 	until curl -sf -o /dev/null "http://$CONST_ADDR/"; do sleep 0.1; done
 fi
 
+if [ -n "$BASE" ]; then
+	sed -e "s|^LISTEN_ADDR=.*|LISTEN_ADDR=$BASE_ADDR|" -e "s|^METRICS_ADDR=.*|METRICS_ADDR=$BASE_METRICS|" "$tmp/env" >"$tmp/env.base"
+	"$tmp/tokend-base" serve --env-file "$tmp/env.base" 2>"$tmp/tokend-base.log" &
+	base_pid=$!
+	pids="$pids $base_pid"
+	i=0
+	until curl -sf -o /dev/null -H 'Content-Type: application/json' -d "$body" "http://$BASE_ADDR/token"; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend built from $BASE did not answer 200:" >&2; cat "$tmp/tokend-base.log" >&2; exit 1; }
+		sleep 0.1
+	done
+fi
+
 export BENCH_BODY="$body"
 # ticks: CPU time (user + system, in clock ticks) the process has used.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -111,15 +139,29 @@ if [ -n "$REDIS" ]; then
 	a=memory b=redis
 	echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers), tokend without REDIS_URL (memory) vs with (redis, prefix $prefix), $ROUNDS rounds"
 else
-	echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers) vs constant JSON, $ROUNDS rounds"
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION, POST /token (warm cache, $size-byte answers) vs constant JSON${BASE:+ and tokend built from $BASE (base)}, $ROUNDS rounds"
 fi
 ratios=""
 cpus=""
+bases=""
+gains=""
 bad=0
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	if [ $((r % 2)) -eq 1 ]; then c=$(run "http://$CONST_ADDR/token" $const_pid); t=$(run "http://$TOKEND_ADDR/token" $tokend_pid)
-	else t=$(run "http://$TOKEND_ADDR/token" $tokend_pid); c=$(run "http://$CONST_ADDR/token" $const_pid); fi
+	# The order changes from round to round, so no server always runs
+	# first or last.
+	order="c t"
+	[ $((r % 2)) -eq 1 ] || order="t c"
+	if [ -n "$BASE" ]; then
+		case $((r % 3)) in 1) order="c t b" ;; 2) order="t b c" ;; 0) order="b c t" ;; esac
+	fi
+	for who in $order; do
+		case $who in
+		c) c=$(run "http://$CONST_ADDR/token" $const_pid) ;;
+		t) t=$(run "http://$TOKEND_ADDR/token" $tokend_pid) ;;
+		b) base=$(run "http://$BASE_ADDR/token" $base_pid) ;;
+		esac
+	done
 	if [ -n "$REDIS" ]; then
 		ratio=$(awk -v a="$(field "$t" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", b / a }')
 	else
@@ -130,6 +172,15 @@ while [ $r -le "$ROUNDS" ]; do
 	printf 'round %d: %s %s req/s (non-200 %s, p99 %s ms, %s µs CPU each), %s %s req/s (non-200 %s, p99 %s ms, %s µs CPU each): ratio %s, CPU ratio %s\n' \
 		"$r" "$a" "$(field "$t" rps)" "$(field "$t" non200)" "$(field "$t" p99_ms)" "$(field "$t" cpu_us)" \
 		"$b" "$(field "$c" rps)" "$(field "$c" non200)" "$(field "$c" p99_ms)" "$(field "$c" cpu_us)" "$ratio" "$cpu"
+	if [ -n "$BASE" ]; then
+		bad=$((bad + $(field "$base" non200) + $(field "$base" socket_errors)))
+		bratio=$(awk -v a="$(field "$base" rps)" -v b="$(field "$c" rps)" 'BEGIN { printf "%.3f", a / b }')
+		gain=$(awk -v a="$(field "$t" rps)" -v b="$(field "$base" rps)" 'BEGIN { printf "%.3f", a / b }')
+		printf '         base %s req/s (non-200 %s, p99 %s ms, %s µs CPU each): base/constant %s, token/base %s\n' \
+			"$(field "$base" rps)" "$(field "$base" non200)" "$(field "$base" p99_ms)" "$(field "$base" cpu_us)" "$bratio" "$gain"
+		bases="$bases $bratio"
+		gains="$gains $gain"
+	fi
 	ratios="$ratios $ratio"
 	cpus="$cpus $cpu"
 	r=$((r + 1))
@@ -143,7 +194,11 @@ else
 	echo "$ratios" | summary "throughput ratio token/constant (req/s)"
 	echo "$cpus" | summary "CPU ratio constant/token (server CPU time per request)"
 fi
-echo "answers not 200 (or socket errors), both servers, all rounds: $bad"
+if [ -n "$BASE" ]; then
+	echo "$bases" | summary "throughput ratio base/constant (req/s), base = $BASE"
+	echo "$gains" | summary "throughput ratio token/base (req/s)"
+fi
+echo "answers not 200 (or socket errors), all servers, all rounds: $bad"
 if [ -n "${PPROF:-}" ]; then
 	secs=${PPROF_SECONDS:-5}
 	curl -sf -o "$PPROF" "http://$METRICS/debug/pprof/profile?seconds=$secs" &
