@@ -43,6 +43,8 @@ bench:
 # against a constant-JSON net/http server, in the same run: prints the
 # ratios and counts the answers that were not 200 (see docs/benchmarks.md).
 # REDIS=1: tokend with REDIS_URL against tokend without, instead.
+# BASE=REV: also tokend built from the git revision REV, in the same rounds
+# (token/base judges a change).
 bench-wrk:
 	GO=$(GO) ./scripts/bench-wrk.sh
 
