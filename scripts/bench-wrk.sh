@@ -45,6 +45,8 @@ if [ -n "$REDIS" ]; then
 fi
 [ -z "$REDIS" ] || [ -z "$BASE" ] || { echo "bench-wrk: REDIS=1 and BASE= are two different comparisons; run one at a time" >&2; exit 1; }
 here=$(cd "$(dirname "$0")/.." && pwd)
+[ -z "$BASE" ] || git -C "$here" rev-parse -q --verify "$BASE^{commit}" >/dev/null ||
+	{ echo "bench-wrk: BASE=$BASE is not a git revision of $here" >&2; exit 1; }
 tmp=$(mktemp -d)
 pids=""
 cleanup() {
