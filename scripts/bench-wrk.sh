@@ -78,30 +78,34 @@ LIMIT_ADDR_REQUESTS_PER_SECOND=1000000
 ENV
 printf '%s\n' "$password" | "$tmp/tokend" user add --env-file "$tmp/env" bench >/dev/null
 
+body="{\"username\":\"bench\",\"password\":\"$password\"}"
+# serve NAME BIN LISTEN METRICS [EXTRA [FLAGS]]: starts BIN serve with the
+# bench .env moved to LISTEN and METRICS, plus the .env lines EXTRA, logging
+# to $tmp/NAME.log, and waits until it answers the login with a 200. Its pid
+# is left in $served.
+serve() {
+	sed -e "s|^LISTEN_ADDR=.*|LISTEN_ADDR=$3|" -e "s|^METRICS_ADDR=.*|METRICS_ADDR=$4|" "$tmp/env" >"$tmp/env.$1"
+	[ -z "${5:-}" ] || printf '%s\n' "$5" >>"$tmp/env.$1"
+	"$2" serve --env-file "$tmp/env.$1" ${6:-} 2>"$tmp/$1.log" &
+	served=$!
+	pids="$pids $served"
+	i=0
+	until curl -sf -o /dev/null -H 'Content-Type: application/json' -d "$body" "http://$3/token"; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: $1 did not answer 200:" >&2; cat "$tmp/$1.log" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+
 pprof_flag=""
 [ -n "${PPROF:-}" ] && pprof_flag=--pprof
-"$tmp/tokend" serve --env-file "$tmp/env" $pprof_flag 2>"$tmp/tokend.log" &
-tokend_pid=$!
-pids="$pids $tokend_pid"
-body="{\"username\":\"bench\",\"password\":\"$password\"}"
-i=0
-until size=$(curl -sf -o /dev/null -w '%{size_download}' -H 'Content-Type: application/json' -d "$body" "http://$TOKEND_ADDR/token"); do
-	i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend did not answer 200:" >&2; cat "$tmp/tokend.log" >&2; exit 1; }
-	sleep 0.1
-done
+serve tokend "$tmp/tokend" "$TOKEND_ADDR" "$METRICS" "" "$pprof_flag"
+tokend_pid=$served
+size=$(curl -sf -o /dev/null -w '%{size_download}' -H 'Content-Type: application/json' -d "$body" "http://$TOKEND_ADDR/token")
 if [ -n "$REDIS" ]; then
 	# The same binary and .env, plus Redis: the "constant" side becomes tokend
 	# with REDIS_URL, and the ratio is Redis/memory.
-	sed -e "s|^LISTEN_ADDR=.*|LISTEN_ADDR=$CONST_ADDR|" -e "s|^METRICS_ADDR=.*|METRICS_ADDR=127.0.0.1:${REDIS_METRICS_PORT:-18091}|" "$tmp/env" >"$tmp/env.redis"
-	printf 'REDIS_URL=%s\nREDIS_PREFIX=%s\n' "$BENCH_REDIS_URL" "$prefix" >>"$tmp/env.redis"
-	"$tmp/tokend" serve --env-file "$tmp/env.redis" 2>"$tmp/tokend-redis.log" &
-	const_pid=$!
-	pids="$pids $const_pid"
-	i=0
-	until curl -sf -o /dev/null -H 'Content-Type: application/json' -d "$body" "http://$CONST_ADDR/token"; do
-		i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend with Redis did not answer 200:" >&2; cat "$tmp/tokend-redis.log" >&2; exit 1; }
-		sleep 0.1
-	done
+	serve tokend-redis "$tmp/tokend" "$CONST_ADDR" "127.0.0.1:${REDIS_METRICS_PORT:-18091}" "$(printf 'REDIS_URL=%s\nREDIS_PREFIX=%s' "$BENCH_REDIS_URL" "$prefix")"
+	const_pid=$served
 	redis-cli -u "$BENCH_REDIS_URL" --scan --pattern "$prefix*" | grep -q . || { echo "bench-wrk: tokend wrote no $prefix* keys to Redis" >&2; exit 1; }
 else
 	"$tmp/benchsrv" -addr "$CONST_ADDR" -size "$size" &
@@ -109,17 +113,9 @@ else
 	pids="$pids $const_pid"
 	until curl -sf -o /dev/null "http://$CONST_ADDR/"; do sleep 0.1; done
 fi
-
 if [ -n "$BASE" ]; then
-	sed -e "s|^LISTEN_ADDR=.*|LISTEN_ADDR=$BASE_ADDR|" -e "s|^METRICS_ADDR=.*|METRICS_ADDR=$BASE_METRICS|" "$tmp/env" >"$tmp/env.base"
-	"$tmp/tokend-base" serve --env-file "$tmp/env.base" 2>"$tmp/tokend-base.log" &
-	base_pid=$!
-	pids="$pids $base_pid"
-	i=0
-	until curl -sf -o /dev/null -H 'Content-Type: application/json' -d "$body" "http://$BASE_ADDR/token"; do
-		i=$((i + 1)); [ $i -lt 100 ] || { echo "bench-wrk: tokend built from $BASE did not answer 200:" >&2; cat "$tmp/tokend-base.log" >&2; exit 1; }
-		sleep 0.1
-	done
+	serve tokend-base "$tmp/tokend-base" "$BASE_ADDR" "$BASE_METRICS"
+	base_pid=$served
 fi
 
 export BENCH_BODY="$body"
