@@ -679,7 +679,6 @@ func (p tokenPlan) mint(cfg *Config, minter *Minter, now time.Time, identity str
 
 // signedToken is a minted token with what the answer and the log say of it.
 type signedToken struct {
-	second    int64 // the issue time, in Unix seconds
 	identity  string
 	grants    grantSet
 	ttl       time.Duration
@@ -723,7 +722,7 @@ func (rt *recentTokens) mint(p tokenPlan, cfg *Config, minter *Minter, now time.
 	var slot *atomic.Pointer[signedToken]
 	if keep {
 		slot = &rt.slots[rt.slot(identity)]
-		if t := slot.Load(); t != nil && t.second == second && t.identity == identity && t.grants == p.grants && t.ttl == p.ttl {
+		if t := slot.Load(); t != nil && t.claims.IssuedAt == second && t.identity == identity && t.grants == p.grants && t.ttl == p.ttl {
 			return t, nil
 		}
 	}
@@ -732,7 +731,7 @@ func (rt *recentTokens) mint(p tokenPlan, cfg *Config, minter *Minter, now time.
 		return nil, err
 	}
 	t := &signedToken{
-		second: second, identity: identity, grants: p.grants, ttl: p.ttl,
+		identity: identity, grants: p.grants, ttl: p.ttl,
 		token: token, claims: claims,
 		expiresAt: time.Unix(claims.ExpiresAt, 0).UTC().Format(time.RFC3339),
 	}
