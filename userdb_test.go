@@ -371,7 +371,6 @@ func TestUserDatabaseKilledConnections(t *testing.T) {
 
 // TestUserDatabaseDownAtStart: tokend starts, not ready, and logins get 503.
 func TestUserDatabaseDownAtStart(t *testing.T) {
-	testservice.Postgres(t, testUsersDatabaseURL)
 	s := newDBServer(t, nil, 2)
 	s.proxy.stop()
 	if code, _ := s.ready(); code != 503 {
